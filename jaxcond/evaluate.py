@@ -1,0 +1,170 @@
+"""Full-ranking top-K evaluation (Recall, NDCG, Hit, Precision) as RecBole defines them.
+
+Users are scored in blocks of `block_users`: per block the host cuts the COO
+coordinates of history / exclude / target pairs straight from the CSR, and one
+jitted function scatters them into dense [B, I] blocks, scores, masks, takes
+`lax.top_k` and returns per-user metric values. Memory is bounded by B x I.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcond.interactions import Interactions
+
+METRICS = ("recall", "ndcg", "hit", "precision")
+DEFAULT_KS = (5, 10, 20)
+# Coordinate lists are padded to a power of two at least this long.
+_MIN_PAD = 1024
+
+ScoreFn = Callable[..., jax.Array]
+
+
+def evaluate(score_fn: ScoreFn, eval_params, *, history: Interactions,
+             exclude: Sequence[Interactions], target: Interactions,
+             ks: Sequence[int] = DEFAULT_KS, block_users: int = 512) -> dict[str, float]:
+  """Mean top-K metrics over the users with at least one target item.
+
+  Args:
+    score_fn: `score_fn(eval_params, users_B, history_BxI) -> scores_BxI`, pure and
+      jax-traceable. It is a static argument of the jitted block step: pass the same
+      object every call (e.g. a module-level function) so the compiled step is reused.
+    eval_params: pytree of arrays handed to `score_fn`.
+    history: pairs the model reads as user input (`history_BxI`, 1.0 per pair).
+    exclude: pairs pushed to the bottom of the ranking (e.g. train, + valid at test).
+    target: held-out pairs to retrieve.
+    ks: cut-offs K.
+    block_users: users per jitted block; memory is O(block_users * n_items).
+      512 was fastest for ML-1M sizes on a 2-core CPU.
+
+  Returns:
+    `{"recall@K", "ndcg@K", "hit@K", "precision@K" for K in ks, "n_users"}`. A K
+    above n_items ranks all items; precision@K still divides by K.
+  """
+  ks = tuple(int(k) for k in ks)
+  if not ks or min(ks) < 1:
+    raise ValueError(f"ks must be positive integers, got {ks}")
+  if block_users < 1:
+    raise ValueError(f"block_users must be >= 1, got {block_users}")
+  exclude = tuple(exclude)
+  n_users, n_items = target.n_users, target.n_items
+  for name, x in [("history", history)] + [("exclude", x) for x in exclude]:
+    if (x.n_users, x.n_items) != (n_users, n_items):
+      raise ValueError(f"{name} has shape ({x.n_users}, {x.n_items}), "
+                       f"target has ({n_users}, {n_items})")
+
+  users_U = np.flatnonzero(np.diff(target.indptr) > 0).astype(np.int32)
+  results = {f"{m}@{k}": 0.0 for m in METRICS for k in ks}
+  results["n_users"] = int(users_U.size)
+  if users_U.size == 0:
+    return results
+
+  block = min(int(block_users), int(users_U.size))
+  starts = range(0, users_U.size, block)
+  blocks = [users_U[s:s + block] for s in starts]
+  # One padded length per coordinate list for the whole call, so that every block
+  # shares one compiled step; bucketing keeps the count of distinct shapes small.
+  pad_history = _bucket(max(_block_nnz(history, b) for b in blocks))
+  pad_exclude = _bucket(max(sum(_block_nnz(x, b) for x in exclude) for b in blocks))
+  pad_target = _bucket(max(_block_nnz(target, b) for b in blocks))
+
+  per_block = []
+  for users_b in blocks:
+    users_B = np.zeros(block, dtype=np.int32)
+    users_B[:users_b.size] = users_b
+    hist_rc = _coords(history, users_b, pad_history, block)
+    excl_rc = _concat_coords([_block_coords(x, users_b) for x in exclude], pad_exclude, block)
+    tgt_rc = _coords(target, users_b, pad_target, block)
+    per_block.append(_block_metrics(
+        eval_params, users_B, *hist_rc, *excl_rc, *tgt_rc,
+        score_fn=score_fn, ks=ks, n_items=n_items))
+
+  sums_M = np.zeros(len(METRICS) * len(ks), dtype=np.float64)
+  for values_MxB in per_block:  # Pulled after dispatch so host and device overlap.
+    sums_M += np.asarray(values_MxB, dtype=np.float64).sum(axis=1)
+  for j, key in enumerate(f"{m}@{k}" for m in METRICS for k in ks):
+    results[key] = float(sums_M[j] / users_U.size)
+  return results
+
+
+@functools.partial(jax.jit, static_argnames=("score_fn", "ks", "n_items"))
+def _block_metrics(eval_params, users_B, hist_rows_H, hist_items_H, excl_rows_E,
+                   excl_items_E, tgt_rows_T, tgt_items_T, *, score_fn, ks, n_items):
+  """[len(METRICS) * len(ks), B] per-user metric values.
+
+  Users without target pairs in the block (padding included) get zeros.
+  """
+  n_block = users_B.shape[0]
+  history_BxI = jnp.zeros((n_block, n_items), jnp.float32).at[
+      hist_rows_H, hist_items_H].set(1.0, mode="drop")
+  target_BxI = jnp.zeros((n_block, n_items), jnp.bool_).at[
+      tgt_rows_T, tgt_items_T].set(True, mode="drop")
+
+  scores_BxI = score_fn(eval_params, users_B, history_BxI).astype(jnp.float32)
+  # Scattering -inf straight into the scores beats a dense mask + where.
+  scores_BxI = scores_BxI.at[excl_rows_E, excl_items_E].set(-jnp.inf, mode="drop")
+  k_max = min(max(ks), n_items)
+  _, top_BxK = jax.lax.top_k(scores_BxI, k_max)
+  hits_BxK = jnp.take_along_axis(target_BxI, top_BxK, axis=1).astype(jnp.float32)
+
+  n_target_B = target_BxI.sum(axis=1).astype(jnp.float32)
+  discount_K = 1.0 / jnp.log2(jnp.arange(k_max, dtype=jnp.float32) + 2.0)
+  cum_hits_BxK = jnp.cumsum(hits_BxK, axis=1)
+  cum_dcg_BxK = jnp.cumsum(hits_BxK * discount_K, axis=1)
+  cum_idcg_K = jnp.cumsum(discount_K)
+  counted_B = (n_target_B > 0).astype(jnp.float32)
+  safe_target_B = jnp.maximum(n_target_B, 1.0)
+
+  values = {m: [] for m in METRICS}
+  for k in ks:
+    at = min(k, k_max) - 1
+    hits_B = cum_hits_BxK[:, at]
+    n_ideal_B = jnp.clip(n_target_B.astype(jnp.int32), 1, at + 1)
+    values["recall"].append(hits_B / safe_target_B)
+    values["ndcg"].append(cum_dcg_BxK[:, at] / cum_idcg_K[n_ideal_B - 1])
+    values["hit"].append((hits_B > 0).astype(jnp.float32))
+    values["precision"].append(hits_B / k)
+  return jnp.stack([v for m in METRICS for v in values[m]]) * counted_B
+
+
+def _bucket(n: int) -> int:
+  """Next power of two >= max(n, _MIN_PAD)."""
+  return 1 << max(int(n) - 1, _MIN_PAD - 1).bit_length()
+
+
+def _block_nnz(x: Interactions, users_b: np.ndarray) -> int:
+  return int((x.indptr[users_b + 1] - x.indptr[users_b]).sum())
+
+
+def _block_coords(x: Interactions, users_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(row in block, item) of every pair of the users `users_b`, from the CSR."""
+  lo_b, hi_b = x.indptr[users_b], x.indptr[users_b + 1]
+  lens_b = hi_b - lo_b
+  rows_N = np.repeat(np.arange(users_b.size, dtype=np.int32), lens_b)
+  if users_b[-1] - users_b[0] + 1 == users_b.size:  # Contiguous users: one slice.
+    return rows_N, x.indices[lo_b[0]:hi_b[-1]]
+  offsets_b = np.cumsum(lens_b) - lens_b
+  pos_N = np.arange(rows_N.size, dtype=np.int64) + np.repeat(lo_b - offsets_b, lens_b)
+  return rows_N, x.indices[pos_N]
+
+
+def _concat_coords(parts, pad_len: int, n_block: int) -> tuple[np.ndarray, np.ndarray]:
+  """Concatenates (rows, items) lists and pads them with a dropped row index."""
+  rows_P = np.full(pad_len, n_block, dtype=np.int32)
+  items_P = np.zeros(pad_len, dtype=np.int32)
+  at = 0
+  for rows_N, items_N in parts:
+    rows_P[at:at + rows_N.size] = rows_N
+    items_P[at:at + items_N.size] = items_N
+    at += rows_N.size
+  return rows_P, items_P
+
+
+def _coords(x: Interactions, users_b: np.ndarray, pad_len: int,
+            n_block: int) -> tuple[np.ndarray, np.ndarray]:
+  return _concat_coords([_block_coords(x, users_b)], pad_len, n_block)

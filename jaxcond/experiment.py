@@ -1,0 +1,41 @@
+"""Train a recommender on a prepared split and evaluate it on the test part."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+from jaxcond import models, report, train as train_lib
+from jaxcond.graph import build_graph
+from jaxcond.split import DatasetSplit
+
+
+def train_and_evaluate(data: DatasetSplit, *, model: str = "bpr_mf",
+                       model_cfg: models.ModelConfig = models.ModelConfig(),
+                       train_cfg: train_lib.TrainConfig = train_lib.TrainConfig(),
+                       seed: int = 0, protocol: dict | None = None,
+                       progress: Callable[[dict], None] | None = None) -> dict:
+  """Fits on data.train with early stopping; tests with train and valid items masked."""
+  recommender = models.get_model(model)
+  t0 = time.perf_counter()
+  fit = train_lib.fit(recommender, data, hparams=model_cfg, cfg=train_cfg, seed=seed,
+                      progress=progress)
+  graph = build_graph(data.train)
+  test = train_lib.evaluate_model(recommender, fit.params, graph, model_cfg, history=data.train,
+                                  exclude=(data.train, data.valid), target=data.test,
+                                  block_users=train_cfg.eval_block_users)
+  return {
+      "test": test,
+      "valid": fit.best_valid,
+      "n_train": data.train.nnz,
+      "train_seconds": fit.train_seconds,
+      "total_seconds": time.perf_counter() - t0,
+      "epochs": fit.epochs,
+      "best_epoch": fit.best_epoch,
+      "config": {"model": model, "seed": seed, "model_cfg": dataclasses.asdict(model_cfg),
+                 "train_cfg": dataclasses.asdict(train_cfg)},
+      "protocol": protocol or {},
+      "versions": report.versions(),
+      "history": fit.history,
+  }

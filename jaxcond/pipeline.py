@@ -1,0 +1,87 @@
+"""From a dataset name or file to a cached train / valid / test split with its protocol."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Callable
+
+from jaxcond import cache, datasets, preprocess, readers, split as split_lib
+from jaxcond.interactions import DataError, Interactions
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Everything that decides the split a model sees (the evaluation protocol)."""
+
+  dataset: str = "ml-100k"  # a known name, or a path to a delimited or .inter file
+  data_dir: str | None = None
+  columns: tuple = ("user", "item")  # for files: user, item[, rating[, timestamp]]
+  delimiter: str | None = None
+  header: bool | None = None
+  min_rating: float | None = None
+  kcore: int = 0
+  split: str = "rs"  # "rs": per-user random 8:1:1 (RecBole); "given": the dataset's own
+  ratios: tuple = (0.8, 0.1, 0.1)
+  seed: int = 2020
+
+
+def _is_file(dataset: str) -> bool:
+  return dataset not in datasets.DATASETS and (
+      pathlib.Path(dataset).suffix or "/" in dataset or pathlib.Path(dataset).exists())
+
+
+def load_raw(cfg: DataConfig) -> tuple[Interactions, dict[str, str]]:
+  """All pairs of the source, and {source file: sha256}."""
+  if _is_file(cfg.dataset):
+    path = pathlib.Path(cfg.dataset)
+    if not path.is_file():
+      raise DataError(f"dataset file {path} does not exist (and {cfg.dataset!r} is not one of "
+                      f"the known datasets: {', '.join(sorted(datasets.DATASETS))})")
+    if path.suffix == ".inter" or path.name.endswith(".inter.gz"):
+      inter = readers.read_inter(path)
+    else:
+      inter = readers.read_delimited(path, columns=tuple(cfg.columns), delimiter=cfg.delimiter,
+                                     header=cfg.header)
+    return inter, {str(path): datasets.sha256_file(path)}
+  inter = datasets.load_raw(cfg.dataset, cfg.data_dir)
+  return inter, datasets.file_checksums(cfg.dataset, cfg.data_dir)
+
+
+def prepare(cfg: DataConfig, *, cache_dir: pathlib.Path | None = None, use_cache: bool = True,
+            log: Callable[[str], None] = lambda s: None) -> tuple[split_lib.DatasetSplit, dict]:
+  """Loads, filters and splits; reuses a cached split made with the same settings and sources."""
+  if cfg.split not in ("rs", "given"):
+    raise DataError(f"split must be 'rs' or 'given', got {cfg.split!r}")
+  if cfg.kcore < 0:
+    raise DataError(f"kcore must be >= 0, got {cfg.kcore}")
+  raw, sources = load_raw(cfg)
+  settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "data_dir"}
+  settings["sources"] = sources
+  path = (datasets.resolve_cache_dir(cache_dir) / "splits"
+          / f"{_slug(cfg.dataset)}-{cache.settings_key(settings)}.npz")
+  if use_cache and path.exists():
+    data, meta = cache.load_split(path)
+    log(f"loaded cached split {path}")
+    return data, meta["protocol"]
+  inter = preprocess.preprocess(raw, min_rating=cfg.min_rating, kcore_k=cfg.kcore,
+                                source=cfg.dataset)
+  if cfg.split == "rs":
+    data = split_lib.random_split(inter, seed=cfg.seed, ratios=tuple(cfg.ratios))
+  else:
+    data = split_lib.given_split(inter, seed=cfg.seed, valid_ratio=cfg.ratios[1])
+  protocol = {**settings, "counts": data.summary(), "data_checksum": cache.split_checksum(data)}
+  protocol = json.loads(json.dumps(protocol))  # the same types as when read back from the cache
+  if use_cache:
+    try:
+      cache.save_split(path, data, {"protocol": protocol})
+      log(f"cached split at {path}")
+    except OSError as e:
+      log(f"could not cache the split at {path} ({e}); continuing without cache")
+  return data, protocol
+
+
+def _slug(dataset: str) -> str:
+  name = pathlib.Path(dataset).name if _is_file(dataset) else dataset
+  return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]

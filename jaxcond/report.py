@@ -1,0 +1,45 @@
+"""Reports: atomic JSON files, metric tables, and the versions that made them."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import pathlib
+import platform
+import tempfile
+
+
+def write_json_atomic(path, obj) -> None:
+  """Writes JSON to a temp file beside `path`, then renames: never a truncated file."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(obj, f, indent=2, sort_keys=False)
+      f.write("\n")
+    os.replace(tmp, path)
+  except BaseException:
+    pathlib.Path(tmp).unlink(missing_ok=True)
+    raise
+
+
+def versions() -> dict:
+  out = {"python": platform.python_version(), "machine": platform.machine()}
+  for pkg in ("jaxcond", "jax", "jaxlib", "optax", "numpy", "scipy"):
+    try:
+      out[pkg] = importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+      out[pkg] = None
+  return out
+
+
+def metrics_table(rows: dict[str, dict], ks=(5, 10, 20),
+                  metrics=("recall", "ndcg", "hit", "precision")) -> str:
+  """A markdown table: one row per split (e.g. valid, test), one column per metric@K."""
+  cols = [f"{m}@{k}" for m in metrics for k in ks]
+  lines = ["| split | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+  for name, vals in rows.items():
+    lines.append(f"| {name} | " + " | ".join(f"{vals[c]:.4f}" for c in cols) + " |")
+  return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""BPR training: a jitted epoch (lax.scan over mini-batches) and early stopping on validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxcond import evaluate as evaluate_lib
+from jaxcond import negatives
+from jaxcond.graph import Graph, build_graph
+from jaxcond.interactions import Interactions
+from jaxcond.models import ModelConfig, Recommender
+from jaxcond.split import DatasetSplit
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Optimisation and stopping settings (defaults: the evaluation protocol of method.md)."""
+
+  lr: float = 5e-4
+  batch_size: int = 4096
+  reg: float = 1e-4  # L2 on the batch's layer-0 embeddings
+  max_epochs: int = 300
+  eval_every: int = 1
+  patience: int = 10  # evaluations without a new best before stopping ...
+  min_epochs: int = 40  # ... but never before this epoch (BPR-MF's early plateau)
+  stop_metric: str = "ndcg@10"
+  eval_block_users: int = 256
+
+
+def bpr_loss(model: Recommender, hparams: ModelConfig, reg: float, params, graph: Graph,
+             users_B, pos_B, neg_B, weight_B):
+  """Mean of -log sigmoid(s(u, i) - s(u, j)) over the batch, plus L2 on its embeddings."""
+  user_UxD, item_IxD = model.represent(params, graph, hparams)
+  rows = [user_UxD[users_B], item_IxD[pos_B], item_IxD[neg_B]]
+  if user_UxD is params["user"] and item_IxD is params["item"]:
+    ego = rows  # matrix factorisation: the layer-0 rows are the scored rows
+  else:
+    ego = [params["user"][users_B], params["item"][pos_B], params["item"][neg_B]]
+  diff_B = jnp.sum(rows[0] * (rows[1] - rows[2]), axis=-1)
+  n = jnp.maximum(weight_B.sum(), 1.0)
+  loss = -jnp.sum(weight_B * jax.nn.log_sigmoid(diff_B)) / n
+  ego_sq_B = sum(jnp.sum(e * e, axis=-1) for e in ego)
+  return loss + reg * 0.5 * jnp.sum(weight_B * ego_sq_B) / n
+
+
+def make_epoch_fn(model: Recommender, hparams: ModelConfig, cfg: TrainConfig,
+                  optimizer: optax.GradientTransformation, n_items: int, max_degree: int,
+                  n_pairs: int) -> Callable:
+  """A jitted epoch: (params, opt_state, key, order_N, graph) -> (params, opt_state, meas).
+
+  `order_N` is the epoch's shuffle of the pair indices, drawn on the host (`shuffle`):
+  XLA's CPU sort makes jax.random.permutation cost more than the epoch's gradients.
+  """
+  n_steps = max(1, -(-n_pairs // cfg.batch_size))
+  padded = n_steps * cfg.batch_size
+  search = negatives.search_steps(max_degree)
+  loss_fn = functools.partial(bpr_loss, model, hparams, cfg.reg)
+
+  def epoch(params, opt_state, neg_key, order_N, graph: Graph):
+    order = jnp.concatenate([order_N, jnp.zeros(padded - n_pairs, order_N.dtype)])
+    weight = (jnp.arange(padded) < n_pairs).astype(jnp.float32)
+    batches = (order.reshape(n_steps, cfg.batch_size), weight.reshape(n_steps, cfg.batch_size),
+               jax.random.split(neg_key, n_steps))
+
+    def step(carry, batch):
+      params, opt_state = carry
+      idx_B, weight_B, k = batch
+      users_B = graph.users_E[idx_B]
+      pos_B = graph.items_E[idx_B]
+      neg_B = negatives.sample(k, users_B, graph.indptr_U1, graph.items_E, n_items, search,
+                               bits_UxW=graph.pos_bits_UxW)
+      loss, grads = jax.value_and_grad(loss_fn)(params, graph, users_B, pos_B, neg_B, weight_B)
+      updates, opt_state = optimizer.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
+    return params, opt_state, {"loss": losses.mean()}
+
+  return jax.jit(epoch, donate_argnums=(0, 1))
+
+
+@dataclasses.dataclass
+class FitResult:
+  params: dict
+  best_epoch: int
+  epochs: int
+  best_valid: dict
+  history: list  # one dict per evaluation: epoch, loss, valid metrics, seconds
+  train_seconds: float
+
+
+def shuffle(seed: int, epoch: int, n_pairs: int) -> np.ndarray:
+  """The epoch's order of the training pairs: [n_pairs] int32, fixed by (seed, epoch)."""
+  return np.random.default_rng([seed, epoch]).permutation(n_pairs).astype(np.int32)
+
+
+def should_stop(epoch: int, best_epoch: int, cfg: TrainConfig) -> bool:
+  """Patience counted in evaluations, never before min_epochs, no rounding of scores."""
+  return epoch >= cfg.min_epochs and (epoch - best_epoch) >= cfg.patience * cfg.eval_every
+
+
+def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelConfig(),
+        cfg: TrainConfig = TrainConfig(), seed: int = 0, train: Interactions | None = None,
+        exclude_valid: tuple = (), progress: Callable[[dict], None] | None = None) -> FitResult:
+  """Trains `model` on `train` (default data.train) to the best validation stop_metric.
+
+  Validation ranks all items with the user's `data.train` items masked (plus
+  `exclude_valid`), so a model trained on a subset is judged as at serving time.
+  """
+  train = data.train if train is None else train
+  graph = build_graph(train)
+  t0 = time.perf_counter()
+  if not model.trainable:
+    params = model.fit(train, hparams)
+    valid = evaluate_model(model, params, graph, hparams, history=train,
+                           exclude=(data.train, *exclude_valid), target=data.valid,
+                           block_users=cfg.eval_block_users)
+    seconds = time.perf_counter() - t0
+    return FitResult(params, 0, 0, valid, [{"epoch": 0, "valid": valid, "seconds": seconds}],
+                     seconds)
+
+  key = jax.random.key(seed)
+  params = model.init(jax.random.fold_in(key, 0), train.n_users, train.n_items, hparams)
+  optimizer = optax.adam(cfg.lr)
+  opt_state = optimizer.init(params)
+  max_degree = int(train.user_degrees().max(initial=0))
+  epoch_fn = make_epoch_fn(model, hparams, cfg, optimizer, train.n_items, max_degree, train.nnz)
+  best = (-np.inf, 0, None, None)  # score, epoch, params, metrics
+  history = []
+  epoch = 0
+  for epoch in range(1, cfg.max_epochs + 1):
+    params, opt_state, meas = epoch_fn(params, opt_state, jax.random.fold_in(key, epoch),
+                                       shuffle(seed, epoch, train.nnz), graph)
+    if epoch % cfg.eval_every and epoch != cfg.max_epochs:
+      continue
+    valid = evaluate_model(model, params, graph, hparams, history=train,
+                           exclude=(data.train, *exclude_valid), target=data.valid,
+                           block_users=cfg.eval_block_users)
+    row = {"epoch": epoch, "loss": float(meas["loss"]), "valid": valid,
+           "seconds": time.perf_counter() - t0}
+    history.append(row)
+    if not np.isfinite(row["loss"]):
+      raise FloatingPointError(f"training loss became {row['loss']} at epoch {epoch}")
+    if valid[cfg.stop_metric] > best[0]:
+      best = (valid[cfg.stop_metric], epoch, jax.tree.map(jnp.copy, params), valid)
+    if progress is not None:
+      progress(dict(row, best_epoch=best[1]))
+    if should_stop(epoch, best[1], cfg):
+      break
+  return FitResult(params=best[2], best_epoch=best[1], epochs=epoch, best_valid=best[3],
+                   history=history, train_seconds=time.perf_counter() - t0)
+
+
+def evaluate_model(model: Recommender, params, graph: Graph, hparams: ModelConfig, *,
+                   history: Interactions, exclude, target: Interactions,
+                   ks=(5, 10, 20), block_users: int = 256) -> dict:
+  reps = _represent(model, hparams)(params, graph)
+  return evaluate_lib.evaluate(model.score, reps, history=history, exclude=exclude,
+                               target=target, ks=ks, block_users=block_users)
+
+
+@functools.cache
+def _represent(model: Recommender, hparams: ModelConfig):
+  return jax.jit(functools.partial(model.represent, hparams=hparams))

@@ -1,0 +1,229 @@
+"""Tests of jaxcond.readers on small synthetic files."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from jaxcond import readers
+from jaxcond.interactions import TEST, TRAIN, VALID, DataError, Interactions
+
+
+def _write(path, text, *, gz=False):
+  data = text.encode()
+  path.write_bytes(gzip.compress(data) if gz else data)
+  return path
+
+
+def _pairs(inter):
+  """{(user, item): rating or None} in original ids, as Python values."""
+  users, items = inter.original_pairs()
+  ratings = [None] * inter.nnz if inter.ratings is None else inter.ratings.tolist()
+  return sorted(zip(users.tolist(), items.tolist(), ratings))
+
+
+def test_csv_with_header_by_name(tmp_path):
+  path = _write(tmp_path / "r.csv",
+                "userId,movieId,rating,ts\n1,10,4.5,100\n2,10,3,200\n1,11,5,300\n")
+  inter = readers.read_delimited(path, columns=("userId", "movieId", "rating", "ts"))
+  assert _pairs(inter) == [(1, 10, 4.5), (1, 11, 5.0), (2, 10, 3.0)]
+  assert inter.user_ids.dtype == np.int64
+  assert sorted(inter.timestamps.tolist()) == [100, 200, 300]
+
+
+def test_csv_header_auto_detected_with_indices(tmp_path):
+  path = _write(tmp_path / "r.csv", "user,item,rating\n1,10,4\n2,11,3\n")
+  inter = readers.read_delimited(path, columns=(0, 1, "2"))
+  assert _pairs(inter) == [(1, 10, 4.0), (2, 11, 3.0)]
+
+
+def test_default_columns_fall_back_to_positions(tmp_path):
+  path = _write(tmp_path / "r.tsv", "5\t7\n6\t7\n")
+  assert _pairs(readers.read_delimited(path)) == [(5, 7, None), (6, 7, None)]
+
+
+def test_tsv_without_header(tmp_path):
+  path = _write(tmp_path / "r.tsv", "1\t10\t3\n1\t11\t2\n\n3\t10\t1\n")
+  inter = readers.read_delimited(path, columns=(0, 1, 2))
+  assert _pairs(inter) == [(1, 10, 3.0), (1, 11, 2.0), (3, 10, 1.0)]
+
+
+def test_double_colon_and_crlf(tmp_path):
+  path = _write(tmp_path / "ratings.dat", "1::1193::5::978300760\r\n1::661::3::978302109\r\n")
+  inter = readers.read_delimited(path, columns=(0, 1, 2, 3))
+  assert _pairs(inter) == [(1, 661, 3.0), (1, 1193, 5.0)]
+
+
+def test_whitespace_and_variable_fields(tmp_path):
+  path = _write(tmp_path / "r.txt", "1 2  0.5\n  3   4 1.5 extra\n")
+  inter = readers.read_delimited(path, columns=(0, 1, 2))
+  assert _pairs(inter) == [(1, 2, 0.5), (3, 4, 1.5)]
+
+
+@pytest.mark.parametrize("name", ["r.tsv.gz", "r.tsv"])
+def test_gzip_detected_by_magic_bytes(tmp_path, name):
+  path = _write(tmp_path / name, "1\t2\n3\t4\n", gz=True)
+  assert _pairs(readers.read_delimited(path, columns=(0, 1))) == [(1, 2, None), (3, 4, None)]
+
+
+def test_string_ids_and_padding(tmp_path):
+  path = _write(tmp_path / "r.csv", "user, item\nalice, book one\nbob,007\n")
+  inter = readers.read_delimited(path, columns=("user", "item"))
+  assert _pairs(inter) == [("alice", "book one", None), ("bob", "007", None)]
+  assert inter.item_ids.dtype.kind == "U"
+
+
+def test_sniffs_delimiters(tmp_path):
+  for delim in ("\t", ",", ";", "|", "::", " "):
+    path = _write(tmp_path / "r.txt", delim.join(["u1", "i1", "2"]) + "\n"
+                  + delim.join(["u2", "i1", "4"]) + "\n")
+    assert _pairs(readers.read_delimited(path, columns=(0, 1, 2))) == [
+        ("u1", "i1", 2.0), ("u2", "i1", 4.0)], repr(delim)
+
+
+def test_malformed_row_names_file_line_and_content(tmp_path):
+  path = _write(tmp_path / "bad.tsv", "user\titem\trating\n1\t2\t3\n\n4\t5\n")
+  with pytest.raises(DataError, match=r"bad\.tsv, line 4: .*at least 3 fields.*'4\\t5'"):
+    readers.read_delimited(path, columns=(0, 1, 2))
+
+
+def test_malformed_row_whitespace(tmp_path):
+  path = _write(tmp_path / "bad.txt", "1 2 3\n" * 5 + "9\n")
+  with pytest.raises(DataError, match=r"bad\.txt, line 6"):
+    readers.read_delimited(path, columns=(0, 1, 2), delimiter=" ")
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "four", ""])
+def test_bad_rating(tmp_path, bad):
+  path = _write(tmp_path / "r.csv", f"u,i,r\n1,2,3\n1,3,{bad}\n")
+  with pytest.raises(DataError, match=r"r\.csv, line 3: rating"):
+    readers.read_delimited(path, columns=(0, 1, 2))
+
+
+def test_empty_id(tmp_path):
+  path = _write(tmp_path / "r.csv", "1,2\n,3\n")
+  with pytest.raises(DataError, match=r"r\.csv, line 2: empty user id"):
+    readers.read_delimited(path, columns=(0, 1), delimiter=",")
+
+
+def test_header_only_and_empty_files(tmp_path):
+  for name, text in (("h.csv", "user,item,rating\n"), ("e.csv", ""), ("b.csv", "\n \n")):
+    path = _write(tmp_path / name, text)
+    with pytest.raises(DataError, match=f"no interactions in .*{name}"):
+      readers.read_delimited(path, columns=(0, 1))
+
+
+def test_truncated_gzip(tmp_path):
+  data = gzip.compress(("1\t2\t3\n" * 1000).encode())
+  path = tmp_path / "t.tsv.gz"
+  path.write_bytes(data[:len(data) // 2])
+  with pytest.raises(DataError, match=r"t\.tsv\.gz.*gzip"):
+    readers.read_delimited(path, columns=(0, 1))
+  path.write_bytes(data[:10] + b"\x00" * 20 + data[30:])
+  with pytest.raises(DataError, match=r"t\.tsv\.gz"):
+    readers.read_delimited(path, columns=(0, 1))
+
+
+def test_missing_file(tmp_path):
+  with pytest.raises(DataError, match="nope.csv"):
+    readers.read_delimited(tmp_path / "nope.csv")
+
+
+def test_unknown_column_name(tmp_path):
+  path = _write(tmp_path / "r.csv", "a,b\n1,2\n")
+  with pytest.raises(DataError, match="no column 'user_x'"):
+    readers.read_delimited(path, columns=("user_x", "b"), header=True)
+
+
+def test_read_inter(tmp_path):
+  path = _write(tmp_path / "d.inter", "user_id:token\titem_id:token\trating:float\t"
+                "timestamp:float\n1m_1\tToy Story\t5\t978300760.0\n1m_2\tHeat\t3.5\t978300761\n")
+  inter = readers.read_inter(path)
+  assert _pairs(inter) == [("1m_1", "Toy Story", 5.0), ("1m_2", "Heat", 3.5)]
+  assert sorted(inter.timestamps.tolist()) == [978300760, 978300761]
+
+
+def test_read_inter_falls_back_to_token_fields(tmp_path):
+  path = _write(tmp_path / "d.inter", "uid:token\tiid:token\n1\t2\n")
+  assert _pairs(readers.read_inter(path)) == [(1, 2, None)]
+  bad = _write(tmp_path / "bad.inter", "user\titem\n1\t2\n")
+  with pytest.raises(DataError, match="RecBole header"):
+    readers.read_inter(bad)
+
+
+def test_read_item_lists(tmp_path):
+  path = _write(tmp_path / "train.txt", "0 5 6 7\n1\n2 5\n", gz=True)
+  table = readers.read_item_lists(path)
+  assert table.lines_N.tolist() == [1, 1, 1, 3]
+  inter = readers.build_interactions(table)
+  assert _pairs(inter) == [(0, 5, None), (0, 6, None), (0, 7, None), (2, 5, None)]
+
+
+def _sample(string_ids=False, split=False):
+  users = np.array([3, 1, 1, 7, 3, 3])
+  items = np.array([10, 10, 12, 11, 12, 12])  # (3, 12) twice: duplicates survive
+  if string_ids:
+    users = np.array(["u3", "u1", "u1", "née", "u3", "u3"])
+  fields = {"ratings": np.array([4.5, 1, 2, 0.1, 3, 3]),
+            "timestamps": np.array([5, 6, 7, 8, 9, 10])}
+  if split:
+    fields["split_tags"] = np.array([TRAIN, VALID, TEST, TRAIN, TRAIN, TEST])
+  return Interactions.from_original_ids(users, items, **fields)
+
+
+@pytest.mark.parametrize("name,delimiter,string_ids", [
+    ("out.csv", ",", False), ("out.tsv", "\t", True), ("out.tsv.gz", "\t", False),
+    ("out.txt", " ", True), ("out.dat", "::", False)])
+def test_write_delimited_round_trip(tmp_path, name, delimiter, string_ids):
+  inter = _sample(string_ids)
+  path = tmp_path / name
+  readers.write_delimited(inter, path, delimiter=delimiter)
+  assert path.read_bytes().startswith(b"\x1f\x8b") == name.endswith(".gz")
+  back = readers.read_delimited(path, columns=("user", "item", "rating", "timestamp"))
+  assert _pairs(back) == _pairs(inter)
+  assert back.checksum() == inter.checksum()
+  assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+
+
+def test_write_delimited_without_header_and_split_names(tmp_path):
+  inter = _sample(split=True)
+  path = tmp_path / "out.tsv"
+  readers.write_delimited(inter, path, header=False, split_tag_names=("tr", "va", "te"))
+  lines = path.read_text().splitlines()
+  assert len(lines) == inter.nnz and lines[0].split("\t")[-1] == "va"
+  back = readers.read_delimited(path, columns=(0, 1, 2, 3))
+  assert _pairs(back) == _pairs(inter)
+  table = readers.read_table(path, {"user": 0, "item": 1, "split": 4})
+  tags = table.tags("split", {"tr": TRAIN, "va": VALID, "te": TEST})
+  assert sorted(tags.tolist()) == sorted(inter.split_tags.tolist())
+
+
+def test_write_refuses_ids_with_delimiter(tmp_path):
+  inter = Interactions.from_original_ids(np.array(["a,b"]), np.array([1]))
+  with pytest.raises(DataError, match="user id"):
+    readers.write_delimited(inter, tmp_path / "x.csv", delimiter=",")
+  assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["out.inter", "out.inter.gz"])
+def test_write_inter_round_trip(tmp_path, name):
+  inter = _sample(string_ids=True, split=True)
+  path = tmp_path / name
+  readers.write_inter(inter, path)
+  text = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
+  assert text.startswith(b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n")
+  back = readers.read_inter(path)
+  assert _pairs(back) == _pairs(inter)
+  np.testing.assert_array_equal(back.timestamps, inter.timestamps)
+
+
+def test_large_file_is_fast(tmp_path):
+  rng = np.random.default_rng(0)
+  n = 200_000
+  users, items = rng.integers(0, 5000, n), rng.integers(0, 3000, n)
+  text = "\n".join(f"{u}::{i}::{r}::{t}" for u, i, r, t in zip(
+      users.tolist(), items.tolist(), rng.integers(1, 6, n).tolist(), range(n)))
+  path = _write(tmp_path / "big.dat", text + "\n")
+  inter = readers.read_delimited(path, columns=(0, 1, 2, 3))
+  assert inter.nnz == n
+  np.testing.assert_array_equal(np.sort(inter.timestamps), np.arange(n))
