@@ -180,7 +180,8 @@ def read_table(path, columns, *, delimiter: str | None = None, header: bool | No
 def read_item_lists(path, *, data: bytes | None = None) -> Table:
   """Reads `user item item ...` lines (LightGCN / KGAT format) into user, item columns.
 
-  A line holding only a user contributes no rows.
+  A line holding only a user contributes no rows. Ids must be integers (the format's
+  remapped ids); anything else is an error naming the file and line.
   """
   source = str(path)
   data = read_bytes(path) if data is None else gunzip_if_needed(data, source)
@@ -196,7 +197,10 @@ def read_item_lists(path, *, data: bytes | None = None) -> Table:
   if lines_N.size == 0:
     raise DataError(f"no interactions in {source}")
   users_N = np.repeat(tokens[first_L[rows_L > 0]], rows_L[rows_L > 0])
-  return Table(source, {"user": users_N, "item": tokens[is_item]}, lines_N)
+  table = Table(source, {"user": users_N, "item": tokens[is_item]}, lines_N)
+  table.ints("user")
+  table.ints("item")
+  return table
 
 
 def build_interactions(tables, *, split_tags_N=None) -> Interactions:

@@ -227,3 +227,9 @@ def test_large_file_is_fast(tmp_path):
   inter = readers.read_delimited(path, columns=(0, 1, 2, 3))
   assert inter.nnz == n
   np.testing.assert_array_equal(np.sort(inter.timestamps), np.arange(n))
+
+
+def test_item_lists_require_integer_ids(tmp_path):
+  path = _write(tmp_path / "train.txt", "0 5 6\n1 x7 2\n", gz=False)
+  with pytest.raises(DataError, match=r"train\.txt.*line 2|line 2.*train\.txt"):
+    readers.build_interactions(readers.read_item_lists(path))

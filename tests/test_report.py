@@ -1,0 +1,22 @@
+import json
+
+import pytest
+
+from jaxcond import report
+
+
+def test_write_json_atomic(tmp_path):
+  path = tmp_path / "a" / "m.json"
+  report.write_json_atomic(path, {"x": 1})
+  assert json.loads(path.read_text()) == {"x": 1}
+  with pytest.raises(TypeError):
+    report.write_json_atomic(path, {"x": object()})
+  assert json.loads(path.read_text()) == {"x": 1}  # the old file survives a failed write
+  assert [p.name for p in path.parent.iterdir()] == ["m.json"]
+
+
+def test_metrics_table_and_versions():
+  row = {f"{m}@{k}": 0.5 for m in ("recall", "ndcg", "hit", "precision") for k in (5, 10, 20)}
+  table = report.metrics_table({"test": row})
+  assert table.splitlines()[2].startswith("| test | 0.5000")
+  assert report.versions()["jax"]
