@@ -7,7 +7,6 @@ import time
 from typing import Callable
 
 from jaxcond import models, report, train as train_lib
-from jaxcond.graph import build_graph
 from jaxcond.split import DatasetSplit
 
 
@@ -21,8 +20,8 @@ def train_and_evaluate(data: DatasetSplit, *, model: str = "bpr_mf",
   t0 = time.perf_counter()
   fit = train_lib.fit(recommender, data, hparams=model_cfg, cfg=train_cfg, seed=seed,
                       progress=progress)
-  graph = build_graph(data.train)
-  test = train_lib.evaluate_model(recommender, fit.params, graph, model_cfg, history=data.train,
+  test = train_lib.evaluate_model(recommender, fit.params, fit.graph, model_cfg,
+                                  history=data.train,
                                   exclude=(data.train, data.valid), target=data.test,
                                   block_users=train_cfg.eval_block_users)
   return {

@@ -95,6 +95,7 @@ class FitResult:
   best_valid: dict
   history: list  # one dict per evaluation: epoch, loss, valid metrics, seconds
   train_seconds: float
+  graph: Graph  # the training graph the params were fitted on
 
 
 def shuffle(seed: int, epoch: int, n_pairs: int) -> np.ndarray:
@@ -125,7 +126,7 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
                            block_users=cfg.eval_block_users)
     seconds = time.perf_counter() - t0
     return FitResult(params, 0, 0, valid, [{"epoch": 0, "valid": valid, "seconds": seconds}],
-                     seconds)
+                     seconds, graph)
 
   key = jax.random.key(seed)
   params = model.init(jax.random.fold_in(key, 0), train.n_users, train.n_items, hparams)
@@ -156,7 +157,7 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
     if should_stop(epoch, best[1], cfg):
       break
   return FitResult(params=best[2], best_epoch=best[1], epochs=epoch, best_valid=best[3],
-                   history=history, train_seconds=time.perf_counter() - t0)
+                   history=history, train_seconds=time.perf_counter() - t0, graph=graph)
 
 
 def evaluate_model(model: Recommender, params, graph: Graph, hparams: ModelConfig, *,
