@@ -10,7 +10,7 @@ import sys
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from jaxcond import models, report  # noqa: E402
 from jaxcond import train as train_lib  # noqa: E402
@@ -22,15 +22,18 @@ _D = DataConfig()
 _T = train_lib.TrainConfig()
 _M = models.ModelConfig()
 
-flags.DEFINE_string("dataset", _D.dataset, "Known dataset name, or path to a delimited/.inter file.")
-flags.DEFINE_string("data_dir", None, "Folder of datasets (else $JAXCOND_DATA_DIR, else packaged/cached).")
+flags.DEFINE_string("dataset", _D.dataset,
+                    "Known dataset name, or path to a delimited or .inter file.")
+flags.DEFINE_string("data_dir", None,
+                    "Folder of datasets (else $JAXCOND_DATA_DIR, else packaged/cached).")
 flags.DEFINE_list("columns", list(_D.columns), "For files: user,item[,rating[,timestamp]] columns, "
                   "by header name or 0-based index.")
 flags.DEFINE_string("delimiter", None, "For files: field delimiter (default: sniffed).")
-flags.DEFINE_enum("header", "auto", ["auto", "true", "false"], "For files: header line?")
+flags.DEFINE_bool("header", None, "For files: --header / --noheader (default: detected).")
 flags.DEFINE_float("min_rating", None, "Keep pairs with rating >= this.")
 flags.DEFINE_integer("kcore", 0, "Iterative k-core on users and items (0: none).")
-flags.DEFINE_enum("split", "rs", ["rs", "given"], "rs: per-user random 8:1:1; given: the dataset's.")
+flags.DEFINE_enum("split", "rs", ["rs", "given"],
+                  "rs: per-user random 8:1:1; given: the dataset's own.")
 flags.DEFINE_integer("split_seed", _D.seed, "Seed of the random split.")
 flags.DEFINE_enum("model", "bpr_mf", sorted(models.MODELS), "Recommender.")
 flags.DEFINE_integer("dim", _M.dim, "Embedding size.")
@@ -52,9 +55,9 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  header = {"auto": None, "true": True, "false": False}[FLAGS.header]
-  data_cfg = DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, columns=tuple(FLAGS.columns),
-                        delimiter=FLAGS.delimiter, header=header, min_rating=FLAGS.min_rating,
+  data_cfg = DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                        columns=tuple(FLAGS.columns), delimiter=FLAGS.delimiter,
+                        header=FLAGS.header, min_rating=FLAGS.min_rating,
                         kcore=FLAGS.kcore, split=FLAGS.split, seed=FLAGS.split_seed)
   model_cfg = models.ModelConfig(dim=FLAGS.dim, n_layers=FLAGS.n_layers, ease_l2=FLAGS.ease_l2)
   train_cfg = train_lib.TrainConfig(lr=FLAGS.lr, batch_size=FLAGS.batch_size, reg=FLAGS.reg,

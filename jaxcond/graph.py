@@ -36,7 +36,8 @@ def positives_bitmap(inter: Interactions) -> np.ndarray:
   """Packed bitmap: bit (i % 32) of word [u, i // 32] is set when (u, i) is a pair."""
   bits = np.zeros((inter.n_users, -(-inter.n_items // 32)), dtype=np.uint32)
   items = inter.indices.astype(np.int64)
-  np.bitwise_or.at(bits, (inter.users(), items >> 5), (np.uint32(1) << (items & 31).astype(np.uint32)))
+  masks = np.uint32(1) << (items & 31).astype(np.uint32)
+  np.bitwise_or.at(bits, (inter.users(), items >> 5), masks)
   return bits
 
 

@@ -25,7 +25,8 @@ def random_interactions():
 @pytest.fixture(scope="session")
 def shared_data_dir():
   env = os.environ.get("JAXCOND_DATA_DIR")
-  path = pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "shared" / "datasets"
+  default = pathlib.Path(__file__).resolve().parents[2] / "shared" / "datasets"
+  path = pathlib.Path(env) if env else default
   if not path.is_dir():
     pytest.skip(f"real datasets not found at {path} (set JAXCOND_DATA_DIR)")
   return path

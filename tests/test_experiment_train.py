@@ -75,7 +75,7 @@ def test_bad_input_gives_a_clear_error(tmp_path, user_file, args, message):
 def test_malformed_row_names_file_and_line(tmp_path):
   path = tmp_path / "bad.tsv"
   path.write_text("1\t2\t5\n1\t3\t4\n2\n2\t3\t1\n")
-  proc = _run(f"--dataset={path}", "--columns=0,1,2", f"--output_dir={tmp_path}",
+  proc = _run(f"--dataset={path}", "--columns=0,1,2", "--noheader", f"--output_dir={tmp_path}",
               f"--cache_dir={tmp_path / 'cache'}")
   assert proc.returncode != 0
   assert "bad.tsv" in proc.stderr and "line 3" in proc.stderr

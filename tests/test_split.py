@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from jaxcond import split
-from jaxcond.interactions import TEST, TRAIN, VALID, DataError, Interactions
+from jaxcond.interactions import TEST, TRAIN, DataError, Interactions
 
 
 @pytest.mark.parametrize("n, want", [

@@ -53,8 +53,8 @@ def test_epoch_visits_every_pair_once_and_lowers_loss():
   graph = build_graph(data.train)
   losses = []
   for e in range(5):
-    params, state, meas = epoch(params, state, jax.random.key(e), train.shuffle(0, e, data.train.nnz),
-                                graph)
+    order = train.shuffle(0, e, data.train.nnz)
+    params, state, meas = epoch(params, state, jax.random.key(e), order, graph)
     losses.append(float(meas["loss"]))
   assert losses[-1] < 0.5 * losses[0]
   order = train.shuffle(3, 7, 1000)
