@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+from jaxcond import atomic
 from jaxcond.interactions import PAIR_FIELDS, DataError, Interactions
 from jaxcond.split import DatasetSplit
 
@@ -40,15 +39,8 @@ def save_split(path: pathlib.Path, split: DatasetSplit, meta: dict) -> None:
       arrays[f"{part}_{name}"] = col
   arrays["user_ids"] = split.train.user_ids
   arrays["item_ids"] = split.train.item_ids
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+  with atomic.atomic_write(path) as f:
+    np.savez(f, **arrays)
 
 
 def load_split(path: pathlib.Path) -> tuple[DatasetSplit, dict]:

@@ -15,7 +15,6 @@ import importlib.metadata
 import importlib.util
 import os
 import pathlib
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from jaxcond import readers
+from jaxcond import atomic, readers
 from jaxcond.interactions import TEST, TRAIN, VALID, DataError, Interactions
 
 DATA_DIR_ENV = "JAXCOND_DATA_DIR"
@@ -261,23 +260,16 @@ def fetch(url: str, sha256: str, cache_dir, *, filename: str | None = None,
   dest = cache_dir / filename
   if dest.is_file() and sha256_file(dest) == sha256.lower():
     return dest
-  cache_dir.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{filename}.", suffix=".part")
   try:
-    digest = hashlib.sha256()
-    with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+    with atomic.atomic_write(dest) as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+      digest = hashlib.sha256()
       while chunk := resp.read(1 << 20):
         digest.update(chunk)
         out.write(chunk)
-    if digest.hexdigest() != sha256.lower():
-      raise DataError(f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, "
-                      f"got {digest.hexdigest()}; nothing was saved")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, dest)
+      if digest.hexdigest() != sha256.lower():
+        raise DataError(f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, "
+                        f"got {digest.hexdigest()}; nothing was saved")
   except (urllib.error.URLError, OSError) as e:
     raise DataError(f"cannot download {url}: {e}") from e
-  finally:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
   return dest
 

@@ -1,4 +1,4 @@
-"""Readers and writers of interaction files: delimited text, item lists, RecBole `.inter`.
+"""Readers of interaction files: delimited text, item lists, RecBole `.inter`.
 
 Parsing is vectorised over the raw bytes with numpy, so a file of a million lines
 reads in about a second. Every error is a `DataError` naming the file and, for a bad
@@ -7,14 +7,11 @@ line, its 1-based line number (the header counts as a line).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gzip
-import os
 import pathlib
-import tempfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -24,8 +21,6 @@ from jaxcond.interactions import DataError, Interactions
 ROLES = ("user", "item", "rating", "timestamp")
 # Delimiters tried by sniffing, in order of preference; whitespace is the fallback.
 SNIFF_DELIMITERS = ("\t", "::", ",", ";", "|")
-# Names written for TRAIN, VALID and TEST.
-SPLIT_NAMES = ("train", "valid", "test")
 
 _HEADER_WORDS = frozenset((
     "user", "item", "rating", "ratings", "score", "timestamp", "time", "split", "movie",
@@ -291,88 +286,6 @@ def read_inter(path) -> Interactions:
       columns[role] = by_name[role]
   table = read_table(path, columns, delimiter="\t", header=True, data=data)
   return build_interactions(table)
-
-
-# --- writing --------------------------------------------------------------
-
-
-def write_delimited(inter: Interactions, path, *, delimiter: str = "\t", header: bool = True,
-                    split_tag_names: Sequence[str] | None = None) -> None:
-  """Writes pairs in original ids, with rating, timestamp and split columns if present.
-
-  The split column holds `split_tag_names[tag]` (default SPLIT_NAMES). A `.gz` path is
-  gzip'ed. The file is written to a temporary file and moved in atomically.
-  """
-  names, cols = _export_columns(inter, delimiter, split_tag_names)
-  _write_rows(path, names if header else None, cols, delimiter)
-
-
-def write_inter(inter: Interactions, path) -> None:
-  """Writes a RecBole atomic `.inter` file in original ids (atomically)."""
-  names, cols = _export_columns(inter, "\t", None)
-  types = {"user": "user_id:token", "item": "item_id:token", "rating": "rating:float",
-           "timestamp": "timestamp:float"}
-  keep = [j for j, name in enumerate(names) if name in types]
-  _write_rows(path, [types[names[j]] for j in keep], [cols[j] for j in keep], "\t")
-
-
-def _export_columns(inter, delimiter, split_tag_names):
-  users_N = inter.users()
-  names = ["user", "item"]
-  cols = [_id_strings(inter.user_ids, delimiter, "user")[users_N],
-          _id_strings(inter.item_ids, delimiter, "item")[inter.indices]]
-  if inter.ratings is not None:
-    values, inverse = np.unique(inter.ratings, return_inverse=True)
-    text = (values.astype(np.int64).astype(str) if np.all(values == np.rint(values))
-            else values.astype(str))
-    names.append("rating")
-    cols.append(text[inverse.ravel()])
-  if inter.timestamps is not None:
-    names.append("timestamp")
-    cols.append(np.array(list(map(str, inter.timestamps.tolist())), dtype=str))
-  if inter.split_tags is not None:
-    tag_names = np.array(SPLIT_NAMES if split_tag_names is None else split_tag_names)
-    names.append("split")
-    cols.append(tag_names[inter.split_tags.astype(np.int64)])
-  return names, cols
-
-
-def _id_strings(ids, delimiter, what) -> np.ndarray:
-  """Text of unique ids, checked to read back as the same ids."""
-  text = np.asarray(ids).astype(str)
-  forbidden = ["\n", "\r"] + ([" ", "\t"] if delimiter == " " else [delimiter])
-  for bad in forbidden:
-    if np.any(np.strings.find(text, bad) >= 0):
-      raise DataError(f"cannot write a {what} id containing {bad!r} "
-                      f"with delimiter {delimiter!r}")
-  if np.any(text == "") or np.any(np.strings.strip(text) != text):
-    raise DataError(f"cannot write a {what} id that is empty or has surrounding whitespace")
-  return text
-
-
-def _write_rows(path, names, cols, delimiter) -> None:
-  lines = [delimiter.join(names)] if names else []
-  lines.extend(map(delimiter.join, zip(*[c.tolist() for c in cols])))
-  write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
-
-
-def write_atomic(path, payload: bytes) -> None:
-  """Writes `payload` (gzip'ed for a `.gz` path) via a temp file and `os.replace`."""
-  path = pathlib.Path(path)
-  if path.name.endswith(".gz"):
-    payload = gzip.compress(payload, mtime=0)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(payload)
-      f.flush()
-      os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-  except BaseException:
-    with contextlib.suppress(FileNotFoundError):
-      os.unlink(tmp)
-    raise
 
 
 # --- parsing helpers -------------------------------------------------------

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
-import pathlib
 import platform
-import tempfile
+
+from jaxcond import atomic
 
 
 def write_json_atomic(path, obj) -> None:
   """Writes JSON to a temp file beside `path`, then renames: never a truncated file."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=2, sort_keys=False)
-      f.write("\n")
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+  with atomic.atomic_write(path, "w") as f:
+    json.dump(obj, f, indent=2)
+    f.write("\n")
 
 
 def versions() -> dict:

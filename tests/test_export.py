@@ -1,0 +1,74 @@
+"""Tests of jaxcond.export: what is written reads back (jaxcond.readers) unchanged."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from jaxcond import export, readers
+from jaxcond.interactions import TEST, TRAIN, VALID, DataError, Interactions
+
+
+def _pairs(inter):
+  """[(user, item, rating or None)] in original ids, as Python values, sorted."""
+  users, items = inter.original_pairs()
+  ratings = [None] * inter.nnz if inter.ratings is None else inter.ratings.tolist()
+  return sorted(zip(users.tolist(), items.tolist(), ratings))
+
+
+def _sample(string_ids=False, split=False):
+  users = np.array([3, 1, 1, 7, 3, 3])
+  items = np.array([10, 10, 12, 11, 12, 12])  # (3, 12) twice: duplicates survive
+  if string_ids:
+    users = np.array(["u3", "u1", "u1", "née", "u3", "u3"])
+  fields = {"ratings": np.array([4.5, 1, 2, 0.1, 3, 3]),
+            "timestamps": np.array([5, 6, 7, 8, 9, 10])}
+  if split:
+    fields["split_tags"] = np.array([TRAIN, VALID, TEST, TRAIN, TRAIN, TEST])
+  return Interactions.from_original_ids(users, items, **fields)
+
+
+@pytest.mark.parametrize("name,delimiter,string_ids", [
+    ("out.csv", ",", False), ("out.tsv", "\t", True), ("out.tsv.gz", "\t", False),
+    ("out.txt", " ", True), ("out.dat", "::", False)])
+def test_write_delimited_round_trip(tmp_path, name, delimiter, string_ids):
+  inter = _sample(string_ids)
+  path = tmp_path / name
+  export.write_delimited(inter, path, delimiter=delimiter)
+  assert path.read_bytes().startswith(b"\x1f\x8b") == name.endswith(".gz")
+  back = readers.read_delimited(path, columns=("user", "item", "rating", "timestamp"))
+  assert _pairs(back) == _pairs(inter)
+  assert back.checksum() == inter.checksum()
+  assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+
+
+def test_write_delimited_without_header_and_split_names(tmp_path):
+  inter = _sample(split=True)
+  path = tmp_path / "out.tsv"
+  export.write_delimited(inter, path, header=False, split_tag_names=("tr", "va", "te"))
+  lines = path.read_text().splitlines()
+  assert len(lines) == inter.nnz and lines[0].split("\t")[-1] == "va"
+  back = readers.read_delimited(path, columns=(0, 1, 2, 3))
+  assert _pairs(back) == _pairs(inter)
+  table = readers.read_table(path, {"user": 0, "item": 1, "split": 4})
+  tags = table.tags("split", {"tr": TRAIN, "va": VALID, "te": TEST})
+  assert sorted(tags.tolist()) == sorted(inter.split_tags.tolist())
+
+
+def test_write_refuses_ids_with_delimiter(tmp_path):
+  inter = Interactions.from_original_ids(np.array(["a,b"]), np.array([1]))
+  with pytest.raises(DataError, match="user id"):
+    export.write_delimited(inter, tmp_path / "x.csv", delimiter=",")
+  assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["out.inter", "out.inter.gz"])
+def test_write_inter_round_trip(tmp_path, name):
+  inter = _sample(string_ids=True, split=True)
+  path = tmp_path / name
+  export.write_inter(inter, path)
+  text = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
+  assert text.startswith(b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n")
+  back = readers.read_inter(path)
+  assert _pairs(back) == _pairs(inter)
+  np.testing.assert_array_equal(back.timestamps, inter.timestamps)
