@@ -3,11 +3,9 @@ r"""Trains a recommender on a dataset's full training split and reports test met
 python experiments/train.py --flagfile=experiments/flags/ml-1m.flags --output_dir=/tmp/ml1m
 """
 
-import os
 import pathlib
 import sys
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from absl import app, flags  # noqa: E402
@@ -52,31 +50,33 @@ flags.DEFINE_string("cache_dir", None, "Cache of processed splits (default ~/.ca
 FLAGS = flags.FLAGS
 
 
+def _print_progress(row):
+  print(f"epoch {row['epoch']:4d}  loss {row['loss']:.4f}  valid ndcg@10 "
+        f"{row['valid']['ndcg@10']:.4f}  best epoch {row['best_epoch']}  {row['seconds']:.1f}s",
+        flush=True)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  data_cfg = DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-                        columns=tuple(FLAGS.columns), delimiter=FLAGS.delimiter,
-                        header=FLAGS.header, min_rating=FLAGS.min_rating,
-                        kcore=FLAGS.kcore, split=FLAGS.split, seed=FLAGS.split_seed)
-  model_cfg = models.ModelConfig(dim=FLAGS.dim, n_layers=FLAGS.n_layers, ease_l2=FLAGS.ease_l2)
-  train_cfg = train_lib.TrainConfig(lr=FLAGS.lr, batch_size=FLAGS.batch_size, reg=FLAGS.reg,
-                                    max_epochs=FLAGS.max_epochs, min_epochs=FLAGS.min_epochs,
-                                    patience=FLAGS.patience, eval_every=FLAGS.eval_every)
   try:
+    data_cfg = DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                          columns=tuple(FLAGS.columns), delimiter=FLAGS.delimiter,
+                          header=FLAGS.header, min_rating=FLAGS.min_rating,
+                          kcore=FLAGS.kcore, split=FLAGS.split, seed=FLAGS.split_seed)
+    model_cfg = models.ModelConfig(dim=FLAGS.dim, n_layers=FLAGS.n_layers,
+                                   ease_l2=FLAGS.ease_l2)
+    train_cfg = train_lib.TrainConfig(lr=FLAGS.lr, batch_size=FLAGS.batch_size, reg=FLAGS.reg,
+                                      max_epochs=FLAGS.max_epochs, min_epochs=FLAGS.min_epochs,
+                                      patience=FLAGS.patience, eval_every=FLAGS.eval_every)
     data, protocol = prepare(data_cfg, cache_dir=FLAGS.cache_dir and pathlib.Path(FLAGS.cache_dir),
                              log=print)
-  except DataError as e:
+    print(f"{FLAGS.dataset}: {data.summary()}  checksum {protocol['data_checksum'][:16]}")
+    result = train_and_evaluate(data, model=FLAGS.model, model_cfg=model_cfg,
+                                train_cfg=train_cfg, seed=FLAGS.seed, protocol=protocol,
+                                progress=_print_progress)
+  except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
-  print(f"{FLAGS.dataset}: {data.summary()}  checksum {protocol['data_checksum'][:16]}")
-
-  def progress(row):
-    print(f"epoch {row['epoch']:4d}  loss {row['loss']:.4f}  valid ndcg@10 "
-          f"{row['valid']['ndcg@10']:.4f}  best epoch {row['best_epoch']}  {row['seconds']:.1f}s",
-          flush=True)
-
-  result = train_and_evaluate(data, model=FLAGS.model, model_cfg=model_cfg, train_cfg=train_cfg,
-                              seed=FLAGS.seed, protocol=protocol, progress=progress)
   print(report.metrics_table({"valid": result["valid"], "test": result["test"]}))
   print(f"best epoch {result['best_epoch']} of {result['epochs']}, "
         f"{result['train_seconds']:.1f}s training")

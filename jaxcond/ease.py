@@ -7,7 +7,8 @@ import scipy.linalg
 
 from jaxcond.interactions import DataError, Interactions
 
-# Gram matrix, its inverse and B each take I^2 float32 entries.
+# The Gram matrix and its inverse (turned into B in place) take I^2 float32 entries
+# each; the limit counts three to leave room for LAPACK's workspace.
 DEFAULT_MEMORY_LIMIT_BYTES = 6 * 2**30
 
 
@@ -24,10 +25,10 @@ def fit(train: Interactions, *, l2: float = 250.0,
   x = train.to_csr(np.float32)
   gram = (x.T @ x).toarray()
   gram[np.diag_indices(n)] += l2
-  p = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
-  b = p / (-np.diag(p))[None, :]
+  b = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)  # P, float32
+  b /= -np.diag(b)[None, :]  # in place: at most two I x I arrays alive at once
   b[np.diag_indices(n)] = 0.0
-  return {"b": b.astype(np.float32)}
+  return {"b": b.astype(np.float32, copy=False)}
 
 
 def represent(params, graph, hparams):

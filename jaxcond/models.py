@@ -24,6 +24,11 @@ class ModelConfig:
   n_layers: int = 2  # LightGCN
   ease_l2: float = 250.0  # EASE
 
+  def __post_init__(self):
+    if self.dim < 1 or self.n_layers < 0 or self.ease_l2 <= 0:
+      raise ValueError(f"need dim >= 1, n_layers >= 0, ease_l2 > 0; got dim={self.dim}, "
+                       f"n_layers={self.n_layers}, ease_l2={self.ease_l2}")
+
 
 class Recommender(NamedTuple):
   name: str
@@ -31,6 +36,7 @@ class Recommender(NamedTuple):
   score: Callable
   init: Callable | None = None
   fit: Callable | None = None
+  propagates: bool = False  # represent() reads the training graph's adjacency
 
   @property
   def trainable(self) -> bool:
@@ -43,7 +49,8 @@ def _ease_fit(train, hparams: ModelConfig):
 
 MODELS = {
     "bpr_mf": Recommender("bpr_mf", mf.represent, mf.score, init=mf.init),
-    "lightgcn": Recommender("lightgcn", lightgcn.represent, lightgcn.score, init=lightgcn.init),
+    "lightgcn": Recommender("lightgcn", lightgcn.represent, lightgcn.score, init=lightgcn.init,
+                            propagates=True),
     "ease": Recommender("ease", ease.represent, ease.score, fit=_ease_fit),
 }
 

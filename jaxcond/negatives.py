@@ -13,23 +13,6 @@ def search_steps(max_degree: int) -> int:
   return max(1, math.ceil(math.log2(max_degree + 1)) + 1)
 
 
-def is_positive(users_B, items_B, indptr_U1, indices_N, n_steps: int):
-  """Whether items_B[b] is among the (sorted) CSR row of users_B[b]: [B] bool."""
-  lo = indptr_U1[users_B]
-  end = indptr_U1[users_B + 1]
-  hi = end
-  last = indices_N.shape[0] - 1
-
-  def step(_, bounds):
-    lo, hi = bounds
-    mid = (lo + hi) // 2
-    right = (lo < hi) & (indices_N[jnp.clip(mid, 0, last)] < items_B)
-    return jnp.where(right, mid + 1, lo), jnp.where(right | (lo >= hi), hi, mid)
-
-  lo, _ = jax.lax.fori_loop(0, n_steps, step, (lo, hi), unroll=True)
-  return (lo < end) & (indices_N[jnp.clip(lo, 0, last)] == items_B)
-
-
 def bitmap_has(users_B, items_B, bits_UxW):
   """Whether bit items_B[b] of row users_B[b] of a packed [U, ceil(I / 32)] bitmap is set."""
   words_B = bits_UxW.reshape(-1)[users_B * bits_UxW.shape[1] + (items_B >> 5)]
@@ -55,14 +38,16 @@ def sample_exact(key, users_B, indptr_U1, indices_N, n_items: int, n_steps: int)
     return jnp.where(right, mid + 1, lo), jnp.where(right | (lo >= hi), hi, mid)
 
   lo, _ = jax.lax.fori_loop(0, n_steps, step, (start, end), unroll=True)
-  return r + (lo - start)
+  return jnp.minimum(r + (lo - start), n_items - 1)
 
 
 def sample(key, users_B, indptr_U1, indices_N, n_items: int, n_steps: int,
            n_candidates: int = 4, max_rounds: int = 4, bits_UxW=None):
   """For each user an item drawn uniformly from those outside its positives: [B] int32.
 
-  Rejection sampling with n_candidates draws per round against the packed bitmap
+  A user who saw every item has none; they get an arbitrary item (the trainer gives
+  their pairs zero weight). Rejection sampling with n_candidates draws per round
+  against the packed bitmap
   `bits_UxW` (one gather per test); users still without a negative after max_rounds
   (those who saw most items), and all users when no bitmap is given, take
   `sample_exact`. Both are uniform, so the mixture is.

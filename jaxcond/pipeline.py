@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import pathlib
 from typing import Callable
 
-from jaxcond import cache, datasets, preprocess, readers, split as split_lib
+from jaxcond import cache, datasets, interactions, preprocess, readers, split as split_lib
 from jaxcond.interactions import DataError, Interactions
 
 
@@ -32,40 +34,49 @@ def _is_file(dataset: str) -> bool:
       pathlib.Path(dataset).suffix or "/" in dataset or pathlib.Path(dataset).exists())
 
 
-def load_raw(cfg: DataConfig) -> tuple[Interactions, dict[str, str]]:
-  """All pairs of the source, and {source file: sha256}."""
+def source_checksums(cfg: DataConfig) -> dict[str, str]:
+  """{source file: sha256}, without parsing anything."""
   if _is_file(cfg.dataset):
     path = pathlib.Path(cfg.dataset)
     if not path.is_file():
-      raise DataError(f"dataset file {path} does not exist (and {cfg.dataset!r} is not one of "
+      what = "is a directory, not a file" if path.is_dir() else "does not exist"
+      raise DataError(f"dataset file {path} {what} (and {cfg.dataset!r} is not one of "
                       f"the known datasets: {', '.join(sorted(datasets.DATASETS))})")
+    return {str(path): datasets.sha256_file(path)}
+  return datasets.file_checksums(cfg.dataset, cfg.data_dir)
+
+
+def load_raw(cfg: DataConfig) -> Interactions:
+  """All pairs of the source, in original ids."""
+  if _is_file(cfg.dataset):
+    path = pathlib.Path(cfg.dataset)
     if path.suffix == ".inter" or path.name.endswith(".inter.gz"):
-      inter = readers.read_inter(path)
-    else:
-      inter = readers.read_delimited(path, columns=tuple(cfg.columns), delimiter=cfg.delimiter,
-                                     header=cfg.header)
-    return inter, {str(path): datasets.sha256_file(path)}
-  inter = datasets.load_raw(cfg.dataset, cfg.data_dir)
-  return inter, datasets.file_checksums(cfg.dataset, cfg.data_dir)
+      return readers.read_inter(path)
+    return readers.read_delimited(path, columns=tuple(cfg.columns), delimiter=cfg.delimiter,
+                                  header=cfg.header)
+  return datasets.load_raw(cfg.dataset, cfg.data_dir)
 
 
 def prepare(cfg: DataConfig, *, cache_dir: pathlib.Path | None = None, use_cache: bool = True,
             log: Callable[[str], None] = lambda s: None) -> tuple[split_lib.DatasetSplit, dict]:
-  """Loads, filters and splits; reuses a cached split made with the same settings and sources."""
+  """Loads, filters and splits; reuses a cached split made with the same settings, sources
+  and code (a cache hit reads no source file beyond hashing it)."""
   if cfg.split not in ("rs", "given"):
     raise DataError(f"split must be 'rs' or 'given', got {cfg.split!r}")
   if cfg.kcore < 0:
     raise DataError(f"kcore must be >= 0, got {cfg.kcore}")
-  raw, sources = load_raw(cfg)
   settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "data_dir"}
-  settings["sources"] = sources
-  path = (datasets.resolve_cache_dir(cache_dir) / "splits"
-          / f"{_slug(cfg.dataset)}-{cache.settings_key(settings)}.npz")
+  settings["sources"] = source_checksums(cfg)
+  key = cache.settings_key({**settings, "code": _code_version()})
+  path = datasets.resolve_cache_dir(cache_dir) / "splits" / f"{_slug(cfg.dataset)}-{key}.npz"
   if use_cache and path.exists():
-    data, meta = cache.load_split(path)
-    log(f"loaded cached split {path}")
-    return data, meta["protocol"]
-  inter = preprocess.preprocess(raw, min_rating=cfg.min_rating, kcore_k=cfg.kcore,
+    try:
+      data, meta = cache.load_split(path)
+      log(f"loaded cached split {path}")
+      return data, meta["protocol"]
+    except DataError as e:
+      log(f"{e}; rebuilding it")
+  inter = preprocess.preprocess(load_raw(cfg), min_rating=cfg.min_rating, kcore_k=cfg.kcore,
                                 source=cfg.dataset)
   if cfg.split == "rs":
     data = split_lib.random_split(inter, seed=cfg.seed, ratios=tuple(cfg.ratios))
@@ -80,6 +91,15 @@ def prepare(cfg: DataConfig, *, cache_dir: pathlib.Path | None = None, use_cache
     except OSError as e:
       log(f"could not cache the split at {path} ({e}); continuing without cache")
   return data, protocol
+
+
+@functools.cache
+def _code_version() -> str:
+  """sha256 of the modules that decide a split, so that changed code never reuses one."""
+  h = hashlib.sha256()
+  for module in (interactions, readers, datasets, preprocess, split_lib):
+    h.update(pathlib.Path(module.__file__).read_bytes())
+  return h.hexdigest()[:16]
 
 
 def _slug(dataset: str) -> str:

@@ -344,16 +344,19 @@ def _normalize(name: str) -> str:
   return name[:-2] if name.endswith("id") and len(name) > 2 else name
 
 
-def _looks_like_header(first, second, indices) -> bool:
+def _looks_like_header(first, second, indices, numeric=()) -> bool:
+  """Whether line 1 is a header: a header word in a chosen column, or text on line 1
+  where line 2 has a number in a numeric (rating / timestamp) column. Ids may be text
+  on any line (Amazon ASINs next to ISBNs), so text-over-number in an id column says
+  nothing."""
   indices = [j for j in indices if j < len(first)]
   if not indices or all(_is_number(first[j]) for j in indices):
     return False
-  if second is None:
+  if any(_normalize(first[j]) in _HEADER_WORDS for j in indices):
     return True
-  if any(not _is_number(first[j]) and j < len(second) and _is_number(second[j])
-         for j in indices):
-    return True
-  return any(_normalize(first[j]) in _HEADER_WORDS for j in indices)
+  return second is not None and any(
+      j < len(first) and j < len(second) and not _is_number(first[j]) and _is_number(second[j])
+      for j in numeric)
 
 
 def _find_name(spec: str, names: list[str]):
@@ -373,7 +376,9 @@ def _resolve_columns(columns, first, second, header, source):
       found = all(_find_name(v, first) is not None for v in named.values())
       is_header = found or _looks_like_header(first, second, range(len(first)))
     else:
-      is_header = _looks_like_header(first, second, [int(v) for v in columns.values()])
+      numeric = [int(v) for k, v in columns.items() if k in ("rating", "timestamp")]
+      is_header = _looks_like_header(first, second, [int(v) for v in columns.values()],
+                                     numeric)
     if is_header:
       return None
   out = {}

@@ -45,25 +45,27 @@ def recbole_counts(n: int, ratios=(0.8, 0.1, 0.1)) -> list[int]:
 
 def random_split(inter: Interactions, *, seed: int, ratios=(0.8, 0.1, 0.1)) -> DatasetSplit:
   """Per-user random split ("RS"): each user's pairs shuffled, then cut by recbole_counts."""
+  return _split_by_tags(inter, random_parts(inter, seed=seed, ratios=ratios))
+
+
+def random_parts(inter: Interactions, *, seed: int, ratios=(0.8, 0.1, 0.1)) -> np.ndarray:
+  """[nnz] int8 TRAIN / VALID / TEST of every pair, as random_split assigns them."""
   if len(ratios) != 3 or min(ratios) < 0 or ratios[0] <= 0:
     raise DataError(f"split ratios must be three non-negative numbers, train > 0; got {ratios}")
   rng = np.random.default_rng(seed)
   degrees = inter.user_degrees()
-  part_N = np.empty(inter.nnz, dtype=np.int8)
-  counts_cache: dict[int, np.ndarray] = {}
+  users_N = inter.users()
   # Random order within each user: sort pairs by (user, random key).
-  order = np.lexsort((rng.random(inter.nnz), inter.users()))
+  order = np.lexsort((rng.random(inter.nnz), users_N))
   rank_N = np.empty(inter.nnz, dtype=np.int64)
   rank_N[order] = np.arange(inter.nnz) - np.repeat(inter.indptr[:-1], degrees)
-  for n in np.unique(degrees):
-    counts_cache[int(n)] = np.cumsum(recbole_counts(int(n), ratios))
-  cut_train = np.array([counts_cache[int(n)][0] for n in degrees])
-  cut_valid = np.array([counts_cache[int(n)][1] for n in degrees])
-  users_N = inter.users()
-  part_N[:] = TEST
-  part_N[rank_N < cut_valid[users_N]] = VALID
-  part_N[rank_N < cut_train[users_N]] = TRAIN
-  return _split_by_tags(inter, part_N)
+  sizes, inverse = np.unique(degrees, return_inverse=True)
+  cuts = np.array([np.cumsum(recbole_counts(int(n), ratios))[:2] for n in sizes],
+                  dtype=np.int64).reshape(-1, 2)[inverse.ravel()]
+  part_N = np.full(inter.nnz, TEST, dtype=np.int8)
+  part_N[rank_N < cuts[users_N, 1]] = VALID
+  part_N[rank_N < cuts[users_N, 0]] = TRAIN
+  return part_N
 
 
 def given_split(inter: Interactions, *, seed: int, valid_ratio: float = 0.1) -> DatasetSplit:
@@ -74,23 +76,15 @@ def given_split(inter: Interactions, *, seed: int, valid_ratio: float = 0.1) -> 
   """
   if inter.split_tags is None:
     raise DataError("this dataset ships no split of its own; use the random split")
+  if not 0 < valid_ratio < 1:
+    raise DataError(f"valid_ratio must lie in (0, 1), got {valid_ratio}")
   tags_N = inter.split_tags.copy()
   if not (tags_N == VALID).any():
     train_idx = np.flatnonzero(tags_N == TRAIN)
-    train = inter.subset(tags_N == TRAIN)
-    carved = random_split(train, seed=seed, ratios=(1 - valid_ratio, valid_ratio, 0.0))
-    is_valid = _tags_like(train, carved) == VALID
-    tags_N[train_idx[is_valid]] = VALID
+    carved_N = random_parts(inter.subset(tags_N == TRAIN), seed=seed,
+                            ratios=(1 - valid_ratio, valid_ratio, 0.0))
+    tags_N[train_idx[carved_N == VALID]] = VALID
   return _split_by_tags(inter, tags_N)
-
-
-def _tags_like(inter: Interactions, split: DatasetSplit) -> np.ndarray:
-  """Recovers per-pair tags of `inter` from a split of it (pairs are unique per user)."""
-  key = inter.users().astype(np.int64) * inter.n_items + inter.indices
-  tags = np.full(inter.nnz, TRAIN, dtype=np.int8)
-  valid_key = split.valid.users().astype(np.int64) * inter.n_items + split.valid.indices
-  tags[np.isin(key, valid_key)] = VALID
-  return tags
 
 
 def _split_by_tags(inter: Interactions, tags_N: np.ndarray) -> DatasetSplit:

@@ -61,6 +61,9 @@ def test_ease_through_the_entry_point(tmp_path, user_file):
     (["--min_rating=99"], "above every rating"),
     (["--kcore=100000"], "no interactions left"),
     (["--not_a_flag=1"], "not_a_flag"),
+    (["--batch_size=0"], "batch_size must be >= 1"),
+    (["--eval_every=0"], "eval_every must be >= 1"),
+    (["--dim=0"], "dim >= 1"),
 ])
 def test_bad_input_gives_a_clear_error(tmp_path, user_file, args, message):
   base = [f"--dataset={user_file}", "--columns=who,item_code,score", "--delimiter=;",

@@ -10,6 +10,11 @@ def test_init_is_xavier_normal():
   assert p["user"].shape == (5000, 64) and p["item"].shape == (3000, 64)
   np.testing.assert_allclose(np.std(p["user"]), np.sqrt(2 / (5000 + 64)), rtol=0.02)
   np.testing.assert_allclose(np.std(p["item"]), np.sqrt(2 / (3000 + 64)), rtol=0.02)
+  # Normal, not uniform of the same variance: uniform never exceeds sqrt(6 / (n + d)),
+  # and its excess kurtosis is -1.2 where the normal's is 0.
+  u = np.asarray(p["user"]).ravel() / np.sqrt(2 / (5000 + 64))
+  assert np.abs(u).max() > np.sqrt(3.0)
+  assert abs(np.mean(u**4) - 3.0) < 0.1
 
 
 def test_score_is_inner_product():

@@ -17,16 +17,6 @@ def _inter(seed=0, n_users=40, n_items=50):
   return Interactions.from_pairs(users, items, n_users=n_users, n_items=n_items)
 
 
-def test_is_positive_matches_sets():
-  inter = _inter()
-  users = np.repeat(np.arange(inter.n_users), inter.n_items)
-  items = np.tile(np.arange(inter.n_items), inter.n_users)
-  got = negatives.is_positive(jnp.asarray(users), jnp.asarray(items, jnp.int32),
-                              jnp.asarray(inter.indptr, jnp.int32), jnp.asarray(inter.indices),
-                              negatives.search_steps(int(inter.user_degrees().max())))
-  np.testing.assert_array_equal(np.asarray(got), inter.to_csr().toarray().ravel() > 0)
-
-
 def test_bitmap_matches_sets():
   inter = _inter(1)
   bits = positives_bitmap(inter)

@@ -76,3 +76,22 @@ def test_ml1m_split_counts_match_recbole(shared_data_dir, tmp_path):
                                                  min_rating=3), cache_dir=tmp_path)
   assert data.summary() == {"users": 6039, "items": 3628, "train": 674674, "valid": 80902,
                             "test": 80902}
+
+
+def test_cache_key_follows_every_setting_and_rebuilds_a_corrupt_file(tmp_path):
+  path = tmp_path / "d.csv"
+  _write_csv(path, _rows())
+  base = pipeline.DataConfig(dataset=str(path), columns=("uid", "iid", "stars"))
+  variants = [base, pipeline.DataConfig(**{**base.__dict__, "min_rating": 2}),
+              pipeline.DataConfig(**{**base.__dict__, "kcore": 2}),
+              pipeline.DataConfig(**{**base.__dict__, "seed": 7}),
+              pipeline.DataConfig(**{**base.__dict__, "ratios": (0.7, 0.15, 0.15)})]
+  for cfg in variants:
+    pipeline.prepare(cfg, cache_dir=tmp_path / "c")
+  assert len(list((tmp_path / "c" / "splits").glob("*.npz"))) == len(variants)
+  logs = []
+  pipeline.prepare(base, cache_dir=tmp_path / "c", log=logs.append)
+  cached = logs[-1].removeprefix("loaded cached split ")
+  open(cached, "wb").write(b"garbage")
+  data, _ = pipeline.prepare(base, cache_dir=tmp_path / "c", log=logs.append)
+  assert data.train.nnz > 0 and any("rebuilding" in line for line in logs)

@@ -175,3 +175,12 @@ def test_item_lists_require_integer_ids(tmp_path):
   path = _write(tmp_path / "train.txt", "0 5 6\n1 x7 2\n", gz=False)
   with pytest.raises(DataError, match=r"train\.txt.*line 2|line 2.*train\.txt"):
     readers.build_interactions(readers.read_item_lists(path))
+
+
+def test_text_ids_on_the_first_line_are_data_not_a_header(tmp_path):
+  # Amazon-style ids: an ASIN on line 1, an ISBN (all digits) on line 2.
+  path = _write(tmp_path / "r.csv", "A1,B00001X,5\nA2,0123456789,4\nA3,B00002Y,3\n")
+  inter = readers.read_delimited(path, columns=(0, 1, 2))
+  assert inter.nnz == 3
+  path = _write(tmp_path / "h.csv", "who,what,stars\nA1,B00001X,5\nA2,0123456789,4\n")
+  assert readers.read_delimited(path, columns=(0, 1, 2)).nnz == 2

@@ -90,3 +90,24 @@ def test_should_stop_waits_out_an_early_plateau():
   assert stopped == best_epoch + 10 and best == pytest.approx(0.24)
   # A stopping rule with no minimum would have stopped on the plateau.
   assert train.should_stop(13, 3, dataclasses.replace(cfg, min_epochs=0))
+
+
+def test_fit_returns_the_best_evaluated_params_not_the_last():
+  data = _planted()
+  model, hp = models.get_model("bpr_mf"), models.ModelConfig(dim=8)
+  # A learning rate large enough that validation peaks and then falls.
+  cfg = train.TrainConfig(batch_size=64, lr=0.3, max_epochs=25, min_epochs=25, patience=25)
+  res = train.fit(model, data, hparams=hp, cfg=cfg, seed=0)
+  again = train.evaluate_model(model, res.params, res.graph, hp, history=data.train,
+                               exclude=(data.train,), target=data.valid)
+  assert again["ndcg@10"] == pytest.approx(res.best_valid["ndcg@10"], rel=1e-6)
+  scores = [row["valid"]["ndcg@10"] for row in res.history]
+  assert res.best_valid["ndcg@10"] == max(scores)
+  assert res.best_epoch == res.history[int(np.argmax(scores))]["epoch"]
+
+
+def test_bad_settings_are_refused():
+  with pytest.raises(ValueError, match="batch_size"):
+    train.TrainConfig(batch_size=0)
+  with pytest.raises(ValueError, match="dim"):
+    models.ModelConfig(dim=0)
