@@ -46,7 +46,7 @@ def source_checksums(cfg: DataConfig) -> dict[str, str]:
   return datasets.file_checksums(cfg.dataset, cfg.data_dir)
 
 
-def load_raw(cfg: DataConfig) -> Interactions:
+def read_source(cfg: DataConfig) -> Interactions:
   """All pairs of the source, in original ids."""
   if _is_file(cfg.dataset):
     path = pathlib.Path(cfg.dataset)
@@ -76,7 +76,7 @@ def prepare(cfg: DataConfig, *, cache_dir: pathlib.Path | None = None, use_cache
       return data, meta["protocol"]
     except DataError as e:
       log(f"{e}; rebuilding it")
-  inter = preprocess.preprocess(load_raw(cfg), min_rating=cfg.min_rating, kcore_k=cfg.kcore,
+  inter = preprocess.preprocess(read_source(cfg), min_rating=cfg.min_rating, kcore_k=cfg.kcore,
                                 source=cfg.dataset)
   if cfg.split == "rs":
     data = split_lib.random_split(inter, seed=cfg.seed, ratios=tuple(cfg.ratios))

@@ -159,7 +159,7 @@ def test_read_item_lists(tmp_path):
   assert _pairs(inter) == [(0, 5, None), (0, 6, None), (0, 7, None), (2, 5, None)]
 
 
-def test_large_file_is_fast(tmp_path):
+def test_large_file_keeps_every_row(tmp_path):
   rng = np.random.default_rng(0)
   n = 200_000
   users, items = rng.integers(0, 5000, n), rng.integers(0, 3000, n)
