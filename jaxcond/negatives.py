@@ -45,12 +45,11 @@ def sample(key, users_B, indptr_U1, indices_N, n_items: int, n_steps: int,
            n_candidates: int = 4, max_rounds: int = 4, bits_UxW=None):
   """For each user an item drawn uniformly from those outside its positives: [B] int32.
 
-  A user who saw every item has none; they get an arbitrary item (the trainer gives
-  their pairs zero weight). Rejection sampling with n_candidates draws per round
-  against the packed bitmap
+  Rejection sampling with n_candidates draws per round against the packed bitmap
   `bits_UxW` (one gather per test); users still without a negative after max_rounds
   (those who saw most items), and all users when no bitmap is given, take
-  `sample_exact`. Both are uniform, so the mixture is.
+  `sample_exact`. Both are uniform, so the mixture is. A user who saw every item has
+  no negative and gets an arbitrary item (the trainer gives their pairs zero weight).
   """
   def draw(key, shape):
     return jax.random.randint(key, shape, 0, n_items, dtype=jnp.int32)
