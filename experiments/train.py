@@ -8,81 +8,32 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from absl import app, flags  # noqa: E402
+from absl import app  # noqa: E402
 
-from jaxcond import models, report  # noqa: E402
-from jaxcond import train as train_lib  # noqa: E402
+from experiments import common  # noqa: E402
+from jaxcond import report  # noqa: E402
 from jaxcond.experiment import train_and_evaluate  # noqa: E402
 from jaxcond.interactions import DataError  # noqa: E402
-from jaxcond.pipeline import DataConfig, prepare  # noqa: E402
 
-_D = DataConfig()
-_T = train_lib.TrainConfig()
-_M = models.ModelConfig()
-
-flags.DEFINE_string("dataset", _D.dataset,
-                    "Known dataset name, or path to a delimited or .inter file.")
-flags.DEFINE_string("data_dir", None,
-                    "Folder of datasets (else $JAXCOND_DATA_DIR, else packaged/cached).")
-flags.DEFINE_list("columns", list(_D.columns), "For files: user,item[,rating[,timestamp]] columns, "
-                  "by header name or 0-based index.")
-flags.DEFINE_string("delimiter", None, "For files: field delimiter (default: sniffed).")
-flags.DEFINE_bool("header", None, "For files: --header / --noheader (default: detected).")
-flags.DEFINE_float("min_rating", None, "Keep pairs with rating >= this.")
-flags.DEFINE_integer("kcore", 0, "Iterative k-core on users and items (0: none).")
-flags.DEFINE_enum("split", "rs", ["rs", "given"],
-                  "rs: per-user random 8:1:1; given: the dataset's own.")
-flags.DEFINE_integer("split_seed", _D.seed, "Seed of the random split.")
-flags.DEFINE_enum("model", "bpr_mf", sorted(models.MODELS), "Recommender.")
-flags.DEFINE_integer("dim", _M.dim, "Embedding size.")
-flags.DEFINE_integer("n_layers", _M.n_layers, "LightGCN layers.")
-flags.DEFINE_float("ease_l2", _M.ease_l2, "EASE L2 weight.")
-flags.DEFINE_float("lr", _T.lr, "Adam learning rate.")
-flags.DEFINE_integer("batch_size", _T.batch_size, "Pairs per step.")
-flags.DEFINE_float("reg", _T.reg, "L2 weight on the batch embeddings.")
-flags.DEFINE_integer("max_epochs", _T.max_epochs, "Epoch limit.")
-flags.DEFINE_integer("min_epochs", _T.min_epochs, "No early stop before this epoch.")
-flags.DEFINE_integer("patience", _T.patience, "Evaluations without improvement before stopping.")
-flags.DEFINE_integer("eval_every", _T.eval_every, "Epochs between validations.")
-flags.DEFINE_integer("seed", 0, "Seed of model initialisation and training.")
-flags.DEFINE_string("output_dir", "runs/train", "Where metrics.json goes.")
-flags.DEFINE_string("cache_dir", None, "Cache of processed splits (default ~/.cache/jaxcond).")
-FLAGS = flags.FLAGS
-
-
-def _print_progress(row):
-  print(f"epoch {row['epoch']:4d}  loss {row['loss']:.4f}  valid ndcg@10 "
-        f"{row['valid']['ndcg@10']:.4f}  best epoch {row['best_epoch']}  {row['seconds']:.1f}s",
-        flush=True)
+FLAGS = common.FLAGS
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
-    data_cfg = DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-                          columns=tuple(FLAGS.columns), delimiter=FLAGS.delimiter,
-                          header=FLAGS.header, min_rating=FLAGS.min_rating,
-                          kcore=FLAGS.kcore, split=FLAGS.split, seed=FLAGS.split_seed)
-    model_cfg = models.ModelConfig(dim=FLAGS.dim, n_layers=FLAGS.n_layers,
-                                   ease_l2=FLAGS.ease_l2)
-    train_cfg = train_lib.TrainConfig(lr=FLAGS.lr, batch_size=FLAGS.batch_size, reg=FLAGS.reg,
-                                      max_epochs=FLAGS.max_epochs, min_epochs=FLAGS.min_epochs,
-                                      patience=FLAGS.patience, eval_every=FLAGS.eval_every)
-    data, protocol = prepare(data_cfg, cache_dir=FLAGS.cache_dir and pathlib.Path(FLAGS.cache_dir),
-                             log=print)
-    print(f"{FLAGS.dataset}: {data.summary()}  checksum {protocol['data_checksum'][:16]}")
+    model_cfg = common.model_config()
+    train_cfg = common.train_config()
+    data, protocol = common.load_data()
     result = train_and_evaluate(data, model=FLAGS.model, model_cfg=model_cfg,
                                 train_cfg=train_cfg, seed=FLAGS.seed, protocol=protocol,
-                                progress=_print_progress)
+                                progress=common.print_epoch)
   except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
   print(report.metrics_table({"valid": result["valid"], "test": result["test"]}))
   print(f"best epoch {result['best_epoch']} of {result['epochs']}, "
         f"{result['train_seconds']:.1f}s training")
-  out = pathlib.Path(FLAGS.output_dir) / "metrics.json"
-  report.write_json_atomic(out, result)
-  print(f"wrote {out}")
+  common.write_result("metrics.json", result)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
+import zipfile
 
 import numpy as np
 
@@ -55,9 +56,39 @@ def load_split(path: pathlib.Path) -> tuple[DatasetSplit, dict]:
         parts[part] = Interactions(n_users=user_ids.shape[0], n_items=item_ids.shape[0],
                                    indptr=z[f"{part}_indptr"], indices=z[f"{part}_indices"],
                                    user_ids=user_ids, item_ids=item_ids, **fields)
-  except (OSError, KeyError, ValueError) as e:
+  except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
     raise DataError(f"cached dataset {path} is unreadable ({e}); delete it to rebuild") from e
   split = DatasetSplit(**parts)
   if split_checksum(split) != meta.get("checksum"):
     raise DataError(f"cached dataset {path} does not match its checksum; delete it to rebuild")
   return split, meta
+
+
+def _arrays_checksum(arrays: dict) -> str:
+  h = hashlib.sha256()
+  for name in sorted(arrays):
+    h.update(name.encode())
+    h.update(np.ascontiguousarray(arrays[name]).tobytes())
+  return h.hexdigest()
+
+
+def save_arrays(path: pathlib.Path, arrays: dict, meta: dict) -> None:
+  """Named arrays (e.g. a model's params) and JSON metadata, atomically, with a checksum."""
+  arrays = {k: np.asarray(v) for k, v in arrays.items()}
+  blob = {"meta": np.array(json.dumps({**meta, "checksum": _arrays_checksum(arrays)}))}
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with atomic.atomic_write(path) as f:
+    np.savez(f, **blob, **{f"a_{k}": v for k, v in arrays.items()})
+
+
+def load_arrays(path: pathlib.Path) -> tuple[dict, dict]:
+  """Reads what save_arrays wrote; a DataError if unreadable or not matching its checksum."""
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      meta = json.loads(str(z["meta"]))
+      arrays = {k[2:]: z[k] for k in z.files if k.startswith("a_")}
+  except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+    raise DataError(f"cached file {path} is unreadable ({e}); delete it to rebuild") from e
+  if _arrays_checksum(arrays) != meta.get("checksum"):
+    raise DataError(f"cached file {path} does not match its checksum; delete it to rebuild")
+  return arrays, meta

@@ -7,6 +7,7 @@ same pairs, ids, ratings, timestamps and split tags.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import pathlib
 from collections.abc import Sequence
@@ -38,6 +39,41 @@ def write_inter(inter: Interactions, path) -> None:
            "timestamp": "timestamp:float"}
   keep = [j for j, name in enumerate(names) if name in types]
   _write_rows(path, [types[names[j]] for j in keep], [cols[j] for j in keep], "\t")
+
+
+def write_npz(inter: Interactions, path, **extra_N) -> None:
+  """Pairs as npz: original ids (as text) and dense ids, plus extra [nnz] columns."""
+  users_N = inter.users()
+  arrays = {"user": np.asarray(inter.user_ids).astype(str)[users_N],
+            "item": np.asarray(inter.item_ids).astype(str)[inter.indices],
+            "user_index": users_N, "item_index": inter.indices}
+  for name, col in extra_N.items():
+    if np.shape(col) != (inter.nnz,):
+      raise ValueError(f"column {name!r} has shape {np.shape(col)}, expected ({inter.nnz},)")
+    arrays[name] = np.asarray(col)
+  with atomic.atomic_write(path) as f:
+    np.savez(f, **arrays)
+
+
+def export_condensed(out_dir, name: str, condensed: Interactions, valid: Interactions,
+                     test: Interactions, *, pseudo_N=None) -> dict:
+  """The condensed training set in original ids as CSV, TSV and npz, and as RecBole
+  benchmark files (`recbole/<name>/<name>.{train,valid,test}.inter`, the original
+  validation and test kept apart). Returns {format: path}."""
+  out = pathlib.Path(out_dir)
+  recbole = out / "recbole" / name
+  recbole.mkdir(parents=True, exist_ok=True)
+  paths = {"csv": out / "condensed.csv", "tsv": out / "condensed.tsv",
+           "npz": out / "condensed.npz"}
+  write_delimited(condensed, paths["csv"], delimiter=",")
+  write_delimited(condensed, paths["tsv"], delimiter="\t")
+  extra = {} if pseudo_N is None else {"pseudo": np.asarray(pseudo_N, bool)}
+  write_npz(condensed, paths["npz"], **extra)
+  for part, inter in (("train", condensed), ("valid", valid), ("test", test)):
+    bare = dataclasses.replace(inter, ratings=None, timestamps=None, split_tags=None)
+    paths[f"recbole_{part}"] = recbole / f"{name}.{part}.inter"
+    write_inter(bare, paths[f"recbole_{part}"])
+  return {k: str(v) for k, v in paths.items()}
 
 
 def _export_columns(inter, delimiter, split_tag_names):

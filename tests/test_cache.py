@@ -38,3 +38,19 @@ def test_tampered_or_broken_cache_is_refused(tmp_path, random_interactions):
 def test_settings_key_depends_on_every_setting():
   assert cache.settings_key({"a": 1, "b": 2}) == cache.settings_key({"b": 2, "a": 1})
   assert cache.settings_key({"a": 1}) != cache.settings_key({"a": 2})
+
+
+def test_arrays_round_trip_and_corruption(tmp_path):
+  path = tmp_path / "fits" / "a.npz"
+  arrays = {"user": np.arange(6.0).reshape(2, 3), "item": np.ones((4, 3), np.float32)}
+  cache.save_arrays(path, arrays, {"metrics": {"ndcg@10": 0.5}})
+  back, meta = cache.load_arrays(path)
+  assert meta["metrics"] == {"ndcg@10": 0.5}
+  for k in arrays:
+    np.testing.assert_array_equal(back[k], arrays[k])
+  cache.save_arrays(path, {"user": arrays["user"] + 1}, {"checksum": "x"})
+  raw = bytearray(path.read_bytes())
+  raw[len(raw) // 2] ^= 0xFF
+  path.write_bytes(bytes(raw))
+  with pytest.raises(DataError, match="a.npz"):
+    cache.load_arrays(path)

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from jaxcond import export, readers
+from jaxcond import export, preprocess, readers
 from jaxcond.interactions import TEST, TRAIN, VALID, DataError, Interactions
 
 
@@ -72,3 +72,26 @@ def test_write_inter_round_trip(tmp_path, name):
   back = readers.read_inter(path)
   assert _pairs(back) == _pairs(inter)
   np.testing.assert_array_equal(back.timestamps, inter.timestamps)
+
+
+def test_npz_and_condensed_bundle(tmp_path, random_interactions):
+  inter = preprocess.dedup(random_interactions())
+  pseudo = np.arange(inter.nnz) % 3 == 0
+  export.write_npz(inter, tmp_path / "x.npz", pseudo=pseudo)
+  with np.load(tmp_path / "x.npz") as z:
+    np.testing.assert_array_equal(z["user"], inter.user_ids.astype(str)[inter.users()])
+    np.testing.assert_array_equal(z["item_index"], inter.indices)
+    np.testing.assert_array_equal(z["pseudo"], pseudo)
+  with pytest.raises(ValueError, match="column 'bad'"):
+    export.write_npz(inter, tmp_path / "y.npz", bad=np.zeros(2))
+  files = export.export_condensed(tmp_path / "out", "demo", inter, inter, inter)
+  for part in ("train", "valid", "test"):
+    back = readers.read_inter(files[f"recbole_{part}"])
+    assert back.nnz == inter.nnz and back.ratings is None
+  assert files["recbole_train"].endswith("recbole/demo/demo.train.inter")
+  back = readers.read_delimited(files["csv"], columns=("user", "item"))
+
+  def pairs(x):
+    return sorted(zip(x.user_ids[x.users()].astype(str), x.item_ids[x.indices].astype(str)))
+
+  assert pairs(back) == pairs(inter)

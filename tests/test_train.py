@@ -111,3 +111,14 @@ def test_bad_settings_are_refused():
     train.TrainConfig(batch_size=0)
   with pytest.raises(ValueError, match="dim"):
     models.ModelConfig(dim=0)
+
+
+def test_matched_schedule_keeps_step_counts():
+  cfg = train.TrainConfig(min_epochs=40, max_epochs=300, eval_every=1, patience=10)
+  quarter = train.matched_to(cfg, 1000, 250)
+  assert (quarter.min_epochs, quarter.max_epochs, quarter.eval_every) == (160, 1200, 4)
+  assert quarter.patience == 10  # counted in evaluations, so 40 epochs of the subset
+  assert train.matched_to(cfg, 1000, 1000) == cfg
+  assert train.matched_to(cfg, 1000, 2000) == cfg
+  with pytest.raises(ValueError, match="empty"):
+    train.matched_to(cfg, 1000, 0)

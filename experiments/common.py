@@ -1,0 +1,84 @@
+"""Flags shared by the entry points, and the configs they build (no logic beyond that)."""
+
+import pathlib
+
+from absl import flags
+
+from jaxcond import models, report
+from jaxcond import train as train_lib
+from jaxcond.pipeline import DataConfig, prepare
+
+_D = DataConfig()
+_T = train_lib.TrainConfig()
+_M = models.ModelConfig()
+
+flags.DEFINE_string("dataset", _D.dataset,
+                    "Known dataset name, or path to a delimited or .inter file.")
+flags.DEFINE_string("data_dir", None,
+                    "Folder of datasets (else $JAXCOND_DATA_DIR, else packaged/cached).")
+flags.DEFINE_list("columns", list(_D.columns), "For files: user,item[,rating[,timestamp]] columns, "
+                  "by header name or 0-based index.")
+flags.DEFINE_string("delimiter", None, "For files: field delimiter (default: sniffed).")
+flags.DEFINE_bool("header", None, "For files: --header / --noheader (default: detected).")
+flags.DEFINE_float("min_rating", None, "Keep pairs with rating >= this.")
+flags.DEFINE_integer("kcore", 0, "Iterative k-core on users and items (0: none).")
+flags.DEFINE_enum("split", "rs", ["rs", "given"],
+                  "rs: per-user random 8:1:1; given: the dataset's own.")
+flags.DEFINE_integer("split_seed", _D.seed, "Seed of the random split.")
+flags.DEFINE_enum("model", "bpr_mf", sorted(models.MODELS),
+                  "Recommender (condense.py: the condensation and proxy model).")
+flags.DEFINE_integer("dim", _M.dim, "Embedding size.")
+flags.DEFINE_integer("n_layers", _M.n_layers, "LightGCN layers.")
+flags.DEFINE_float("ease_l2", _M.ease_l2, "EASE L2 weight.")
+flags.DEFINE_float("lr", _T.lr, "Adam learning rate.")
+flags.DEFINE_integer("batch_size", _T.batch_size, "Pairs per step.")
+flags.DEFINE_float("reg", _T.reg, "L2 weight on the batch embeddings.")
+flags.DEFINE_integer("max_epochs", _T.max_epochs, "Epoch limit.")
+flags.DEFINE_integer("min_epochs", _T.min_epochs, "No early stop before this epoch.")
+flags.DEFINE_integer("patience", _T.patience, "Evaluations without improvement before stopping.")
+flags.DEFINE_integer("eval_every", _T.eval_every, "Epochs between validations.")
+flags.DEFINE_integer("seed", 0, "Seed of model initialisation and training.")
+flags.DEFINE_string("output_dir", "runs/train", "Where results go.")
+flags.DEFINE_string("cache_dir", None, "Cache of splits and full-data runs "
+                    "(default $JAXCOND_CACHE_DIR, else ~/.cache/jaxcond).")
+FLAGS = flags.FLAGS
+
+
+def data_config() -> DataConfig:
+  return DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                    columns=tuple(FLAGS.columns), delimiter=FLAGS.delimiter,
+                    header=FLAGS.header, min_rating=FLAGS.min_rating, kcore=FLAGS.kcore,
+                    split=FLAGS.split, seed=FLAGS.split_seed)
+
+
+def model_config() -> models.ModelConfig:
+  return models.ModelConfig(dim=FLAGS.dim, n_layers=FLAGS.n_layers, ease_l2=FLAGS.ease_l2)
+
+
+def train_config() -> train_lib.TrainConfig:
+  return train_lib.TrainConfig(lr=FLAGS.lr, batch_size=FLAGS.batch_size, reg=FLAGS.reg,
+                               max_epochs=FLAGS.max_epochs, min_epochs=FLAGS.min_epochs,
+                               patience=FLAGS.patience, eval_every=FLAGS.eval_every)
+
+
+def cache_dir() -> pathlib.Path | None:
+  return FLAGS.cache_dir and pathlib.Path(FLAGS.cache_dir)
+
+
+def load_data():
+  """The split the flags describe, and its protocol (printed with its checksum)."""
+  data, protocol = prepare(data_config(), cache_dir=cache_dir(), log=print)
+  print(f"{FLAGS.dataset}: {data.summary()}  checksum {protocol['data_checksum'][:16]}")
+  return data, protocol
+
+
+def write_result(name: str, result: dict) -> None:
+  out = pathlib.Path(FLAGS.output_dir) / name
+  report.write_json_atomic(out, result)
+  print(f"wrote {out}")
+
+
+def print_epoch(row):
+  print(f"epoch {row['epoch']:4d}  loss {row['loss']:.4f}  valid ndcg@10 "
+        f"{row['valid']['ndcg@10']:.4f}  best epoch {row['best_epoch']}  {row['seconds']:.1f}s",
+        flush=True)

@@ -1,0 +1,75 @@
+"""The whole job on a small synthetic dataset: report, exports, caching of full runs."""
+
+import numpy as np
+import pytest
+
+from jaxcond import condensation, condenser, readers
+from jaxcond import train as train_lib
+from jaxcond.interactions import Interactions
+from jaxcond.models import ModelConfig
+from jaxcond.split import random_split
+
+
+@pytest.fixture(scope="module")
+def data():
+  rng = np.random.default_rng(0)
+  taste = rng.integers(0, 4, 80)
+  users, items = [], []
+  for u in range(80):  # four groups of users, each liking its own quarter of the items
+    liked = rng.choice(np.arange(taste[u] * 25, taste[u] * 25 + 25), 14, replace=False)
+    users += [u] * 14
+    items += list(liked)
+  inter = Interactions.from_original_ids(np.array([f"user{u}" for u in users]),
+                                         np.array(items) + 1000)
+  return random_split(inter, seed=1)
+
+
+def test_run_reports_and_exports(tmp_path, data):
+  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=5), seeds=(0,),
+                               rho=0.3)
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=6, min_epochs=2,
+                                    patience=2)
+  logs = []
+  protocol = {"data_checksum": "synthetic"}
+  rep = condensation.run(data, protocol, cfg, model_cfg=ModelConfig(dim=8), train_cfg=train_cfg,
+                         out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", log=logs.append)
+  n = data.train.nnz
+  assert rep["size_fraction"] == pytest.approx(round(0.25 * n) / n)
+  assert rep["seeds"] == [0]
+  for part in ("full", "condensed"):
+    assert 0 <= rep[part]["test"]["ndcg@10"] <= 1
+  ret = rep["retention"]
+  assert ret["ndcg@10"] == pytest.approx(np.mean(
+      [c["test"]["ndcg@10"] / f["test"]["ndcg@10"] for c, f in
+       zip(rep["models"]["bpr_mf"]["condensed"]["per_seed"],
+           rep["models"]["bpr_mf"]["full"]["per_seed"])]))
+  assert ret["worst"]["ndcg@10"] <= ret["ndcg@10"]
+  assert set(rep["baselines"]) == {"random", "zero_update"}
+  assert rep["baselines"]["random"]["size_fraction"] == pytest.approx(rep["size_fraction"])
+  assert rep["reward_signal"][0]["start"]["ln2"] == pytest.approx(np.log(2))
+  assert any("outer" in line for line in logs)
+  # The exported set reads back in original ids, the same pairs as the RecBole train file.
+  files = rep["files"]["0"]
+  csv = readers.read_delimited(files["csv"], columns=("user", "item"))
+  inter = readers.read_inter(files["recbole_train"])
+  assert csv.nnz == inter.nnz == round(0.25 * n)
+  assert set(csv.user_ids.astype(str)) <= set(data.train.user_ids.astype(str))
+  valid = readers.read_inter(files["recbole_valid"])
+  assert valid.nnz == data.valid.nnz
+  # The full-data runs are cached: a second run trains no full model.
+  logs.clear()
+  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=1), seeds=(0,),
+                               rho=0.3, baselines=())
+  condensation.run(data, protocol, cfg, model_cfg=ModelConfig(dim=8), train_cfg=train_cfg,
+                   out_dir=tmp_path / "out2", cache_dir=tmp_path / "cache", log=logs.append)
+  assert not any("training" in line and "full-data" in line for line in logs)
+  assert any("cached" in line for line in logs)
+
+
+def test_job_config_errors():
+  with pytest.raises(ValueError, match="unknown baselines"):
+    condensation.JobConfig(baselines=("oracle",))
+  with pytest.raises(ValueError, match="unknown model"):
+    condensation.JobConfig(eval_models=("nope",))
+  with pytest.raises(ValueError, match="at least one seed"):
+    condensation.JobConfig(seeds=())
