@@ -66,8 +66,8 @@ def main(argv):
     for label, (inner_cfg, credit) in modes(sizes["total"]).items():
       cfg = dataclasses.replace(job.condense, inner=inner_cfg, credit=credit)
       sdata = condenser.step_data(pool, rows, proxy, data.valid, graph, sizes, cfg, max_degree)
-      state = condenser.init_state(sdata, cfg)
-      signal = condenser.reward_signal(state, jax.random.key(0), sdata, cfg, hp, max_degree,
+      logits = condenser.init_state(sdata, cfg).logits_C
+      signal = condenser.reward_signal(logits, jax.random.key(0), sdata, cfg, hp, max_degree,
                                        n_masks=8, n_keys=FLAGS.n_keys)
       results[label] = {"valid_loss": signal["reward_mean"], "ln2": signal["ln2"],
                         "snr_total": signal["global"]["snr"],

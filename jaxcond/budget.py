@@ -8,11 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def expected_size(logits_C, shift=0.0, weights_C=None):
-  p = jax.nn.sigmoid(logits_C - shift)
-  return jnp.sum(p if weights_C is None else p * weights_C)
-
-
 def budget_shift(logits_C, budget, weights_C=None, *, rtol: float = 1e-5, max_iter: int = 60):
   """The shift tau with sum(sigmoid(logits_C - tau)) == budget, for 0 < budget < C.
 
@@ -60,12 +55,15 @@ def project_to_budget(logits_C, budget):
   return logits_C - budget_shift(logits_C, budget)
 
 
-def top_k_mask(scores_C: np.ndarray, k: int) -> np.ndarray:
-  """Boolean mask of the k highest scores; ties broken by lower index (deterministic)."""
+def top_k_mask(scores_C: np.ndarray, k: int, tiebreak_C: np.ndarray | None = None) -> np.ndarray:
+  """Boolean mask of the k highest scores; ties go to the lower `tiebreak_C` (default:
+  the lower index)."""
   scores_C = np.asarray(scores_C)
   if not 0 <= k <= scores_C.shape[0]:
     raise ValueError(f"cannot select {k} of {scores_C.shape[0]} candidates")
-  order = np.lexsort((np.arange(scores_C.shape[0]), -scores_C))
+  if tiebreak_C is None:
+    tiebreak_C = np.arange(scores_C.shape[0])
+  order = np.lexsort((tiebreak_C, -scores_C))
   keep = np.zeros(scores_C.shape[0], bool)
   keep[order[:k]] = True
   return keep

@@ -156,7 +156,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     sdata = condenser.step_data(pool, rows, proxy, data.valid, graph, sizes, ccfg, max_degree)
     state0 = condenser.init_state(sdata, ccfg)
     key = jax.random.key(seed)
-    signal_start = condenser.reward_signal(state0, key, sdata, ccfg, model_cfg, max_degree)
+    signal_start = condenser.reward_signal(state0.logits_C, key, sdata, ccfg, model_cfg, max_degree)
 
     def progress(row, seed=seed):
       log(f"seed {seed} outer {row['step']:5d}/{ccfg.outer_steps}  reward {row['reward']:.5f}"
@@ -166,8 +166,8 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     result = condenser.condense(pool, sdata, ccfg, hparams=model_cfg, max_degree=max_degree,
                                 sizes=sizes, progress=progress,
                                 log_every=max(1, ccfg.outer_steps // 20))
-    final_state = condenser.State(jnp.asarray(result.logits_C), None, None)
-    signal_end = condenser.reward_signal(final_state, key, sdata, ccfg, model_cfg, max_degree)
+    signal_end = condenser.reward_signal(jnp.asarray(result.logits_C), key, sdata, ccfg,
+                                         model_cfg, max_degree)
     condense_seconds = time.perf_counter() - t_seed
     keep = result.keep_C
     condensed = pool.to_interactions(keep)

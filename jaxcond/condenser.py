@@ -245,8 +245,8 @@ def select(logits_C, pool: Pool, sizes: dict, cfg: CondenseConfig, seed: int) ->
   free = ~pool.fixed_C
   keep = pool.fixed_C.copy()
   if cfg.selection == "top":
-    order = np.lexsort((rng.permutation(pool.size), -np.where(free, logits_C, -np.inf)))
-    keep[order[:sizes["free"]]] = True
+    keep |= budget_lib.top_k_mask(np.where(free, logits_C, -np.inf), sizes["free"],
+                                  rng.permutation(pool.size))
   else:
     keep |= free & (rng.random(pool.size) < 1 / (1 + np.exp(-logits_C)))
   return keep
@@ -263,8 +263,7 @@ class CondenseResult:
 
 def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelConfig,
              max_degree: int, state: State | None = None, sizes: dict,
-             progress: Callable[[dict], None] | None = None, log_every: int = 10,
-             on_state: Callable[[State], None] | None = None) -> CondenseResult:
+             progress: Callable[[dict], None] | None = None, log_every: int = 10) -> CondenseResult:
   """Runs cfg.outer_steps outer steps from `state` (default: the uniform start)."""
   key = jax.random.key(cfg.seed)
   state = init_state(data, cfg) if state is None else state
@@ -287,15 +286,13 @@ def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelC
         raise FloatingPointError(f"reward became {row['reward']} at outer step {done}")
       if progress is not None:
         progress(row)
-      if on_state is not None:
-        on_state(state)
   keep = select(state.logits_C, pool, sizes, cfg, cfg.seed)
   seconds = {"compile": compile_s, "loop": time.perf_counter() - t_loop,
              "per_step_median": float(np.median(step_s)) if step_s else 0.0}
   return CondenseResult(keep, np.asarray(state.logits_C), sizes, history, seconds)
 
 
-def reward_signal(state: State, key, data: StepData, cfg: CondenseConfig, hparams: ModelConfig,
+def reward_signal(logits_C, key, data: StepData, cfg: CondenseConfig, hparams: ModelConfig,
                   max_degree: int, *, n_masks: int = 8, n_keys: int = 8) -> dict:
   """How much the reward tells masks apart: the spread of the mean reward across masks
   against the spread of one mask's reward across inner keys (negatives, initialisation).
@@ -305,7 +302,7 @@ def reward_signal(state: State, key, data: StepData, cfg: CondenseConfig, hparam
   the inner model's validation loss, beside ln 2 (what a model that learned nothing gets).
   """
   rewards_fn = jax.jit(make_rewards_fn(cfg, hparams, max_degree))
-  probs_C = keep_probs(state.logits_C, data.free_C)
+  probs_C = keep_probs(logits_C, data.free_C)
   masks = reinforce.sample_masks(jax.random.fold_in(key, 1), probs_C, n_masks)
   table_MxKxU = np.stack([np.asarray(rewards_fn(masks, jax.random.fold_in(key, 100 + j), data),
                                      np.float64) for j in range(n_keys)], axis=1)

@@ -28,5 +28,8 @@ def test_shift_by_hand():
 def test_top_k_mask():
   keep = budget.top_k_mask(np.array([0.1, 0.9, 0.5, 0.9, 0.2]), 3)
   np.testing.assert_array_equal(keep, [False, True, True, True, False])
+  # Of the tied 0.9s, only the one with the lower tie-break value fits in k = 1.
+  keep = budget.top_k_mask(np.array([0.1, 0.9, 0.5, 0.9]), 1, tiebreak_C=np.array([0, 5, 1, 2]))
+  np.testing.assert_array_equal(keep, [False, False, False, True])
   with pytest.raises(ValueError, match="cannot select 6 of 5"):
     budget.top_k_mask(np.zeros(5), 6)
