@@ -50,7 +50,25 @@ flags.DEFINE_enum("inner_optimizer", _I.optimizer, inner.OPTIMIZERS, "Inner opti
 flags.DEFINE_enum("inner_start", _I.start, inner.STARTS, "Start of the inner training.")
 flags.DEFINE_enum("inner_update", _I.update, inner.UPDATES, "Tables the inner training moves.")
 flags.DEFINE_enum("reward", _I.reward, inner.REWARDS, "Reward of a sampled subset.")
-flags.DEFINE_float("rho", _J.rho, "Pseudo pairs per user: max(5, floor(rho * |I_u|)); 0: none.")
+flags.DEFINE_float("rho", _J.rho, "The proxy's top unseen items per user: max(5, "
+                   "floor(rho * |I_u|)), as pseudo candidates and as false negatives.")
+flags.DEFINE_bool("augment", _J.augment, "Add the proxy's top unseen items as pseudo "
+                  "candidates (pre-augmentation).")
+flags.DEFINE_bool("exclude_false_negatives", _J.exclude_false_negatives,
+                  "Never draw the proxy's top unseen items as negatives (inner and final "
+                  "training).")
+flags.DEFINE_float("prior_scale", _J.prior_scale, "Start keep logits: -scale * the within-user "
+                   "percentile of the proxy's score; 0: equal keep probabilities.")
+flags.DEFINE_enum("tail", _J.tail, ["keep", "floor", "none"], "Long-tail compensation: keep "
+                  "every pair of tail users; floor: every user keeps >= ceil(tail_floor * "
+                  "|I_u|) pairs; none.")
+flags.DEFINE_integer("tail_tau", _J.tail_tau, "Tail users: at most this many training pairs.")
+flags.DEFINE_float("tail_quantile", None, "Tail users: the least active quantile of users "
+                   "instead of --tail_tau (e.g. 0.2).")
+flags.DEFINE_float("tail_floor", _J.tail_floor, "--tail=floor: the share of |I_u| every "
+                   "user keeps at least.")
+flags.DEFINE_bool("reward_signal", _J.reward_signal, "Measure the reward's signal-to-noise "
+                  "ratio at the start and the end.")
 FLAGS = common.FLAGS
 
 
@@ -70,8 +88,12 @@ def job_config() -> condensation.JobConfig:
     seeds = tuple(int(s) for s in FLAGS.seeds)
   except ValueError as e:
     raise ValueError(f"--seeds must be integers, got {FLAGS.seeds}") from e
-  return condensation.JobConfig(condense=ccfg, seeds=seeds, eval_models=tuple(FLAGS.eval_models),
-                                rho=FLAGS.rho, baselines=tuple(FLAGS.baselines))
+  return condensation.JobConfig(
+      condense=ccfg, seeds=seeds, eval_models=tuple(FLAGS.eval_models), rho=FLAGS.rho,
+      augment=FLAGS.augment, exclude_false_negatives=FLAGS.exclude_false_negatives,
+      prior_scale=FLAGS.prior_scale, tail=FLAGS.tail, tail_tau=FLAGS.tail_tau,
+      tail_quantile=FLAGS.tail_quantile, tail_floor=FLAGS.tail_floor,
+      reward_signal=FLAGS.reward_signal, baselines=tuple(FLAGS.baselines))
 
 
 def table(rep: dict) -> str:
@@ -105,6 +127,8 @@ def main(argv):
     sys.exit(f"error: {e}")
   print(table(rep))
   for s in rep["reward_signal"]:
+    if "start" not in s:
+      continue
     snr_start, snr_end = (s[k]["per_user_median"]["snr"] for k in ("start", "end"))
     print(f"seed {s['seed']}: inner validation loss {s['start']['reward_mean']:.4f} "
           f"(ln 2 = 0.6931); reward SNR per user (median) {snr_start:.2f} at start, "

@@ -30,7 +30,11 @@ def main(argv):
                                 progress=common.print_epoch)
   except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
-  print(report.metrics_table({"valid": result["valid"], "test": result["test"]}))
+  print(report.metrics_table({"valid": result["valid"], "test": result["test"],
+                              **{f"test, {g} users": v["test"]
+                                 for g, v in result["groups"].items()}}))
+  print(f"item coverage@10 {result['items']['coverage@10']:.3f}, mean popularity of "
+        f"recommended items {result['items']['popularity@10']:.1f}")
   print(f"best epoch {result['best_epoch']} of {result['epochs']}, "
         f"{result['train_seconds']:.1f}s training")
   common.write_result("metrics.json", result)

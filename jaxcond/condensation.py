@@ -2,7 +2,8 @@
 
 `run` returns the report (a dict ready for JSON): for every seed the condensed set is
 built, exported and judged by the evaluator models, beside the same evaluators trained on
-all training pairs (cached across runs) and on same-size baselines.
+all training pairs (cached across runs) and on same-size baselines; overall, for tail
+and head users apart, and on the item side (coverage and popularity).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import time
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxcond import cache, condenser, datasets, export, models, pool as pool_lib, report
+from jaxcond import cache, condenser, datasets, export, models, pool as pool_lib, proxy as proxy_lib
+from jaxcond import report, tail as tail_lib
 from jaxcond import train as train_lib
+from jaxcond.interactions import Interactions
 from jaxcond.graph import build_graph
 from jaxcond.split import DatasetSplit
 
@@ -31,17 +33,44 @@ class JobConfig:
   condense: condenser.CondenseConfig = condenser.CondenseConfig()
   seeds: tuple = (0, 1, 2)
   eval_models: tuple = ("bpr_mf",)
-  rho: float = 0.9  # pseudo pairs per user: max(pseudo_min, floor(rho * |I_u|)); 0: none
+  # The proxy's top unseen items per user, k_u = max(pseudo_min, floor(rho * |I_u|)):
+  # pseudo candidates (augment) and false negatives that no negative sampling draws.
+  rho: float = 0.9
   pseudo_min: int = 5
+  augment: bool = True
+  exclude_false_negatives: bool = True
+  prior_scale: float = 10.0  # start logits from the proxy's within-user ranks; 0: uniform
+  proxy_model: str = "bpr_mf"
   proxy_seed: int = 0
+  # Long-tail compensation: keep (all pairs of tail users fixed), floor (every user keeps
+  # >= ceil(tail_floor * |I_u|) pairs) or none. Tail users: <= tail_tau pairs, or the
+  # least active tail_quantile of users when given.
+  tail: str = "keep"
+  tail_tau: int = 10
+  tail_quantile: float | None = None
+  tail_floor: float = 0.25
+  report_tail_fraction: float = 0.2  # the "tail" group of every report
   baselines: tuple = BASELINES
+  reward_signal: bool = True  # measure the reward's SNR at the start and end (costs time)
   row_len: int = 16
 
   def __post_init__(self):
+    if self.tail not in tail_lib.MODES:
+      raise ValueError(f"tail must be one of {tail_lib.MODES}, got {self.tail!r}")
+    if self.tail_quantile is not None and not 0 <= self.tail_quantile < 1:
+      raise ValueError(f"tail_quantile must be in [0, 1), got {self.tail_quantile}")
+    if not (0 <= self.tail_floor <= 1 and 0 < self.report_tail_fraction < 1):
+      raise ValueError(f"need tail_floor in [0, 1] and report_tail_fraction in (0, 1); got "
+                       f"{self.tail_floor}, {self.report_tail_fraction}")
+    if self.prior_scale < 0:
+      raise ValueError(f"prior_scale must be >= 0, got {self.prior_scale}")
     if not self.seeds:
       raise ValueError("need at least one seed")
-    for name in self.eval_models:
+    for name in (*self.eval_models, self.proxy_model):
       models.get_model(name)
+    if not models.get_model(self.proxy_model).trainable:
+      raise ValueError(f"the proxy must be an embedding model (bpr_mf, lightgcn), got "
+                       f"{self.proxy_model!r}")
     unknown = set(self.baselines) - set(BASELINES)
     if unknown:
       raise ValueError(f"unknown baselines {sorted(unknown)}; known: {', '.join(BASELINES)}")
@@ -51,10 +80,12 @@ class JobConfig:
 
 def fit_full(model_name: str, data: DatasetSplit, protocol: dict, *,
              model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig, seed: int,
-             cache_dir=None, log: Callable[[str], None] = print) -> tuple[dict | None, dict]:
+             tail_fraction: float = 0.2, cache_dir=None,
+             log: Callable[[str], None] = print) -> tuple[dict | None, dict]:
   """The evaluator trained on all training pairs: (params, metrics), cached on disk under
   the data checksum, the settings and the training code."""
   settings = {"data": protocol["data_checksum"], "model": model_name, "seed": seed,
+              "tail_fraction": tail_fraction,
               "model_cfg": dataclasses.asdict(model_cfg),
               "train_cfg": dataclasses.asdict(train_cfg), "code": _code_version()}
   path = (datasets.resolve_cache_dir(cache_dir) / "fits"
@@ -68,7 +99,8 @@ def fit_full(model_name: str, data: DatasetSplit, protocol: dict, *,
       log(f"{e}; retraining")
   log(f"full-data {model_name} (seed {seed}): training")
   params, metrics = evaluate_on(model_name, data, data.train, model_cfg=model_cfg,
-                                train_cfg=train_cfg, seed=seed, log=log)
+                                train_cfg=train_cfg, seed=seed, tail_fraction=tail_fraction,
+                                log=log)
   arrays = {k: np.asarray(v) for k, v in params.items()} if isinstance(params, dict) else {}
   try:
     cache.save_arrays(path, arrays, {"metrics": metrics, "settings": settings})
@@ -78,9 +110,11 @@ def fit_full(model_name: str, data: DatasetSplit, protocol: dict, *,
 
 
 def evaluate_on(model_name: str, data: DatasetSplit, train, *, model_cfg, train_cfg,
-                seed: int, log: Callable[[str], None] | None = None) -> tuple[object, dict]:
-  """Trains on `train` (a subset, with a step-matched schedule) and tests with all
-  original training and validation items masked."""
+                seed: int, avoid: Interactions | None = None, tail_fraction: float = 0.2,
+                log: Callable[[str], None] | None = None) -> tuple[object, dict]:
+  """Trains on `train` (a subset, with a step-matched schedule; negatives also outside
+  `avoid`) and tests with all original training and validation items masked: overall,
+  per user group (tail_fraction least active users, the rest), and item coverage."""
   model = models.get_model(model_name)
   cfg = train_lib.matched_to(train_cfg, data.train.nnz, train.nnz)
 
@@ -90,23 +124,31 @@ def evaluate_on(model_name: str, data: DatasetSplit, train, *, model_cfg, train_
           f"(best epoch {row['best_epoch']}, {row['seconds']:.0f}s)")
 
   fit = train_lib.fit(model, data, hparams=model_cfg, cfg=cfg, seed=seed, train=train,
-                      progress=progress)
+                      avoid=avoid, progress=progress)
   test = train_lib.evaluate_model(model, fit.params, fit.graph, model_cfg, history=data.train,
                                   exclude=(data.train, data.valid), target=data.test,
-                                  block_users=cfg.eval_block_users)
+                                  block_users=cfg.eval_block_users,
+                                  groups=tail_lib.user_groups(data.train, tail_fraction),
+                                  popularity_I=data.train.item_degrees())
   return fit.params, {"test": test, "valid": fit.best_valid, "n_train": train.nnz,
                       "best_epoch": fit.best_epoch, "epochs": fit.epochs,
                       "train_seconds": fit.train_seconds}
 
 
-def build_pool(data: DatasetSplit, proxy: dict, cfg: JobConfig) -> pool_lib.Pool:
-  """Original pairs plus the proxy's top unseen items per user (pre-augmentation)."""
-  if cfg.rho == 0:
-    return pool_lib.build_pool(data.train)
-  k_U = pool_lib.pseudo_counts(data.train, cfg.rho, cfg.pseudo_min)
-  user_UxD, item_IxD = jnp.asarray(proxy["user"]), jnp.asarray(proxy["item"])
-  pu, pi = pool_lib.top_unseen(lambda users_B: user_UxD[users_B] @ item_IxD.T, data.train, k_U)
-  return pool_lib.build_pool(data.train, pseudo_users=pu, pseudo_items=pi)
+def build_pool(data: DatasetSplit, proxy: dict,
+               cfg: JobConfig) -> tuple[pool_lib.Pool, Interactions | None]:
+  """Original pairs, plus the proxy's top unseen items per user (pre-augmentation), with
+  the tail users' pairs fixed (tail="keep"); and the false negatives (or None)."""
+  unseen = None
+  if cfg.augment or cfg.exclude_false_negatives:
+    unseen = proxy_lib.top_unseen_pairs(data.train, proxy, cfg.rho, cfg.pseudo_min)
+  fixed = None
+  if cfg.tail == "keep":
+    fixed = np.flatnonzero(tail_lib.tail_users(data.train, tau=cfg.tail_tau,
+                                               quantile=cfg.tail_quantile))
+  pseudo = {"pseudo_users": unseen.users(), "pseudo_items": unseen.indices} if cfg.augment else {}
+  pool = pool_lib.build_pool(data.train, fixed_users=fixed, **pseudo)
+  return pool, (unseen if cfg.exclude_false_negatives else None)
 
 
 def _summary(rows: list[dict]) -> dict:
@@ -132,31 +174,50 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
   """Condenses once per seed, exports, evaluates; returns the report."""
   out_dir = pathlib.Path(out_dir)
   n_train = data.train.nnz
+  tail_fraction = cfg.report_tail_fraction
   t0 = time.perf_counter()
-  proxy, proxy_metrics = fit_full("bpr_mf", data, protocol, model_cfg=model_cfg,
-                                  train_cfg=train_cfg, seed=cfg.proxy_seed,
-                                  cache_dir=cache_dir, log=log)
+  proxy_params, proxy_metrics = fit_full(cfg.proxy_model, data, protocol, model_cfg=model_cfg,
+                                         train_cfg=train_cfg, seed=cfg.proxy_seed,
+                                         tail_fraction=tail_fraction, cache_dir=cache_dir,
+                                         log=log)
+  proxy = proxy_lib.tables(cfg.proxy_model, proxy_params, data.train, model_cfg)
   proxy_seconds = proxy_metrics["train_seconds"]
-  pool = build_pool(data, proxy, cfg)
+  pool, false_neg = build_pool(data, proxy, cfg)
   rows = pool_lib.rows_of(pool, cfg.row_len)
   sizes = condenser.budget_of(pool, n_train, cfg.condense)
-  graph = build_graph(data.train, dense_limit=0)
-  max_degree = int(data.train.user_degrees().max(initial=0))
+  # Inner negatives avoid the original training pairs and the proxy's false negatives.
+  avoid = data.train if false_neg is None else data.train.union(false_neg)
+  graph = build_graph(avoid, dense_limit=0)
+  max_degree = int(avoid.user_degrees().max(initial=0))
+  prior = None
+  if cfg.prior_scale > 0:
+    prior = proxy_lib.prior_logits(pool, proxy_lib.scores_of(proxy, pool.users_C, pool.items_C),
+                                   cfg.prior_scale)
+  floor_U = None
+  if cfg.tail == "floor":
+    free_U = np.bincount(pool.users_C[~pool.fixed_C], minlength=pool.n_users)
+    floor_U = tail_lib.floor_counts(data.train.user_degrees(), free_U, cfg.tail_floor)
   pool_seconds = time.perf_counter() - t0
-  log(f"pool: {pool.n_original:,} original + {pool.size - pool.n_original:,} pseudo pairs; "
+  log(f"pool: {pool.n_original:,} original + {pool.size - pool.n_original:,} pseudo pairs, "
+      f"{sizes['fixed']:,} fixed (tail users); "
+      f"{0 if false_neg is None else false_neg.nnz:,} false negatives avoided; "
       f"budget {sizes['total']:,} pairs = {sizes['total'] / n_train:.3f} N "
       f"({cfg.condense.accounting} accounting)")
 
   per_seed, snr, histories, files = [], [], {}, {}
-  evals = {m: {"condensed": [], "full": [], **{b: [] for b in cfg.baselines}}
-           for m in cfg.eval_models}
+  names = ("condensed", *cfg.baselines)
+  evals = {m: {n: [] for n in ("full", *names)} for m in cfg.eval_models}
+  share = {n: [] for n in names}
   for seed in cfg.seeds:
     ccfg = dataclasses.replace(cfg.condense, seed=seed)
     t_seed = time.perf_counter()
     sdata = condenser.step_data(pool, rows, proxy, data.valid, graph, sizes, ccfg, max_degree)
-    state0 = condenser.init_state(sdata, ccfg)
+    start_logits = np.asarray(condenser.init_state(sdata, ccfg, prior).logits_C)
     key = jax.random.key(seed)
-    signal_start = condenser.reward_signal(state0.logits_C, key, sdata, ccfg, model_cfg, max_degree)
+    signal = {}
+    if cfg.reward_signal:
+      signal["start"] = condenser.reward_signal(start_logits, key, sdata, ccfg, model_cfg,
+                                                max_degree)
 
     def progress(row, seed=seed):
       log(f"seed {seed} outer {row['step']:5d}/{ccfg.outer_steps}  reward {row['reward']:.5f}"
@@ -164,54 +225,52 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
           f"  {row['seconds']:.1f}s")
 
     result = condenser.condense(pool, sdata, ccfg, hparams=model_cfg, max_degree=max_degree,
-                                sizes=sizes, progress=progress,
+                                state=condenser.init_state(sdata, ccfg, prior), sizes=sizes,
+                                floor_U=floor_U, progress=progress,
                                 log_every=max(1, ccfg.outer_steps // 20))
-    signal_end = condenser.reward_signal(jnp.asarray(result.logits_C), key, sdata, ccfg,
-                                         model_cfg, max_degree)
+    if cfg.reward_signal:
+      signal["end"] = condenser.reward_signal(result.logits_C, key, sdata, ccfg, model_cfg,
+                                              max_degree)
     condense_seconds = time.perf_counter() - t_seed
     keep = result.keep_C
     condensed = pool.to_interactions(keep)
     files[seed] = export.export_condensed(out_dir / f"seed{seed}", "condensed", condensed,
                                           data.valid, data.test, pseudo_N=_pseudo_of(pool, keep))
-    sets = {"condensed": condensed}
+    sets = {"condensed": (condensed, false_neg)}
     if "random" in cfg.baselines:
       rng = np.random.default_rng([seed, 11])
-      sets["random"] = data.train.subset(rng.permutation(n_train) < condensed.nnz)
+      sets["random"] = (data.train.subset(rng.permutation(n_train) < condensed.nnz), None)
     if "zero_update" in cfg.baselines:
-      sets["zero_update"] = pool.to_interactions(
-          condenser.select(state0.logits_C, pool, sizes, ccfg, seed))
+      zero = condenser.select(start_logits, pool, sizes, ccfg, seed, floor_U)
+      sets["zero_update"] = (pool.to_interactions(zero), false_neg)
+    for name, (subset, _) in sets.items():
+      share[name].append(_item_share(subset, data.train))
     for model_name in cfg.eval_models:
-      for name, subset in sets.items():
+      for name, (subset, avoid_fn) in sets.items():
         _, metrics = evaluate_on(model_name, data, subset, model_cfg=model_cfg,
-                                 train_cfg=train_cfg, seed=seed, log=log)
+                                 train_cfg=train_cfg, seed=seed, avoid=avoid_fn,
+                                 tail_fraction=tail_fraction, log=log)
         evals[model_name][name].append(metrics)
         log(f"seed {seed} {model_name} on {name} ({subset.nnz / n_train:.3f} N): test "
             f"ndcg@10 {metrics['test']['ndcg@10']:.4f} recall@10 "
-            f"{metrics['test']['recall@10']:.4f} (best epoch {metrics['best_epoch']})")
+            f"{metrics['test']['recall@10']:.4f}, tail users' ndcg@10 "
+            f"{metrics['test']['groups']['tail']['ndcg@10']:.4f} (best epoch "
+            f"{metrics['best_epoch']})")
       _, full = fit_full(model_name, data, protocol, model_cfg=model_cfg, train_cfg=train_cfg,
-                         seed=seed, cache_dir=cache_dir, log=log)
+                         seed=seed, tail_fraction=tail_fraction, cache_dir=cache_dir, log=log)
       evals[model_name]["full"].append(full)
     per_seed.append({"seed": seed, "size": int(keep.sum()), "size_fraction": keep.sum() / n_train,
                      "pseudo_kept": int(pool.pseudo_C[keep].sum()),
+                     "fixed_kept": int(pool.fixed_C[keep].sum()),
                      "condense_seconds": condense_seconds, "timing": result.seconds})
-    snr.append({"seed": seed, "start": signal_start, "end": signal_end})
+    snr.append({"seed": seed, **signal})
     histories[seed] = result.history
 
-  models_report = {}
-  for model_name, ev in evals.items():
-    full_tests = [m["test"] for m in ev["full"]]
-    entry = {"full": {"test": _summary(full_tests)["mean"], "per_seed": ev["full"]},
-             "condensed": {"test": _summary([m["test"] for m in ev["condensed"]])["mean"],
-                           "per_seed": ev["condensed"]},
-             "retention": _retention([m["test"] for m in ev["condensed"]], full_tests)}
-    entry["baselines"] = {
-        b: {"test": _summary([m["test"] for m in ev[b]])["mean"],
-            "retention": _retention([m["test"] for m in ev[b]], full_tests),
-            "size_fraction": float(np.mean([m["n_train"] for m in ev[b]])) / n_train,
-            "per_seed": ev[b]} for b in cfg.baselines}
-    models_report[model_name] = entry
+  models_report = {m: _model_report(ev, names, n_train) for m, ev in evals.items()}
   head = models_report[cfg.eval_models[0]]
   sizes_kept = np.array([r["size"] for r in per_seed])
+  items = {k: head["items"][k] for k in head["items"]}
+  items["share_in_S"] = {n: float(np.mean(v)) for n, v in share.items()}
   return {
       "ratio": cfg.condense.ratio,
       "accounting": cfg.condense.accounting,
@@ -220,24 +279,64 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       "condense_seconds": float(np.mean([r["condense_seconds"] for r in per_seed])),
       "proxy_seconds": proxy_seconds,
       "pool_seconds": pool_seconds,
-      "full": {"test": head["full"]["test"]},
-      "condensed": {"test": head["condensed"]["test"]},
+      "full": head["full"],
+      "condensed": head["condensed"],
       "retention": head["retention"],
       "baselines": head["baselines"],
+      "groups": head["groups"],
+      "items": items,
       "models": models_report,
       "seeds": list(cfg.seeds),
       "per_seed": per_seed,
       "reward_signal": snr,
-      "sizes": {**sizes, "pseudo_candidates": pool.size - pool.n_original},
+      "sizes": {**sizes, "pseudo_candidates": pool.size - pool.n_original,
+                "false_negatives": 0 if false_neg is None else false_neg.nnz},
       "config": {"job": _jsonable(dataclasses.asdict(cfg)),
                  "model_cfg": dataclasses.asdict(model_cfg),
                  "train_cfg": dataclasses.asdict(train_cfg),
-                 "evaluator_schedule": "train.matched_to: steps-matched to the full-data run"},
+                 "evaluator_schedule": "train.matched_to: steps-matched to the full-data run",
+                 "tail_group": f"the {tail_fraction:.0%} of users with the fewest training "
+                               f"pairs (ties: lower user id)"},
       "files": {str(k): v for k, v in files.items()},
       "history": {str(k): v for k, v in histories.items()},
       "protocol": protocol,
       "versions": report.versions(),
   }
+
+
+def _model_report(ev: dict, names: tuple, n_train: int) -> dict:
+  """One evaluator's figures: overall, per user group, and on the item side."""
+  full_tests = [m["test"] for m in ev["full"]]
+
+  def part(select):
+    full = [select(t) for t in full_tests]
+    out = {"full": {"test": _summary(full)["mean"]}, "baselines": {}}
+    for name in names:
+      tests = [select(m["test"]) for m in ev[name]]
+      entry = {"test": _summary(tests)["mean"], "retention": _retention(tests, full)}
+      if name == "condensed":
+        out.update(condensed={"test": entry["test"]}, retention=entry["retention"])
+      else:
+        out["baselines"][name] = entry
+    return out
+
+  entry = part(lambda t: {k: v for k, v in t.items() if k not in ("groups", "items")})
+  entry["full"]["per_seed"] = ev["full"]
+  entry["condensed"]["per_seed"] = ev["condensed"]
+  for name in names[1:]:
+    entry["baselines"][name].update(
+        size_fraction=float(np.mean([m["n_train"] for m in ev[name]])) / n_train,
+        per_seed=ev[name])
+  entry["groups"] = {g: part(lambda t, g=g: t["groups"][g]) for g in full_tests[0]["groups"]}
+  entry["items"] = {
+      k: {n: float(np.mean([m["test"]["items"][k] for m in ev[n]])) for n in ("full", *names)}
+      for k in full_tests[0]["items"]}
+  return entry
+
+
+def _item_share(subset: Interactions, train: Interactions) -> float:
+  """Share of the items with a training pair that keep at least one pair in the subset."""
+  return float((subset.item_degrees() > 0).sum() / max((train.item_degrees() > 0).sum(), 1))
 
 
 def _pseudo_of(pool: pool_lib.Pool, keep_C: np.ndarray) -> np.ndarray:

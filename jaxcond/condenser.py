@@ -21,6 +21,7 @@ import optax
 from jaxcond import budget as budget_lib
 from jaxcond import inner as inner_lib
 from jaxcond import negatives, reinforce
+from jaxcond import tail as tail_lib
 from jaxcond.graph import Graph
 from jaxcond.models import ModelConfig
 from jaxcond.pool import Pool, Rows
@@ -84,7 +85,9 @@ def budget_of(pool: Pool, n_train: int, cfg: CondenseConfig) -> dict:
   if not 0 < free < n_free:
     raise ValueError(f"ratio {cfg.ratio} ({cfg.accounting} accounting) leaves a budget of "
                      f"{free} free pairs out of {n_free} candidates ({n_fixed} fixed pairs "
-                     f"already count against {total}); it must be between 0 and {n_free}")
+                     f"already count against {total}); it must be between 0 and {n_free}"
+                     + (" (fewer tail users: a lower tail tau, a tail quantile, or tail "
+                        "'floor' / 'none')" if n_fixed else ""))
   return {"total": total, "free": free, "fixed": n_fixed, "candidates": pool.size,
           "n_train": n_train}
 
@@ -169,11 +172,16 @@ def scale_by_global_rms(eps: float = 1e-30) -> optax.GradientTransformation:
   return optax.GradientTransformation(init_fn, update_fn)
 
 
-def init_state(data: StepData, cfg: CondenseConfig) -> State:
-  """Equal keep probabilities on the free candidates, at the budget."""
-  n_free = jnp.sum(data.free_C)
-  q = data.budget / n_free
-  logits = jnp.where(data.free_C > 0, jnp.log(q) - jnp.log1p(-q), 0.0)
+def init_state(data: StepData, cfg: CondenseConfig, prior_C=None) -> State:
+  """The start: `prior_C` logits (e.g. proxy.prior_logits) shifted to the budget, or
+  equal keep probabilities on the free candidates."""
+  if prior_C is None:
+    q = data.budget / jnp.sum(data.free_C)
+    logits = jnp.where(data.free_C > 0, jnp.log(q) - jnp.log1p(-q), 0.0)
+  else:
+    prior_C = jnp.asarray(prior_C, jnp.float32)
+    tau = budget_lib.budget_shift(prior_C, data.budget, data.free_C)
+    logits = jnp.where(data.free_C > 0, prior_C - tau, 0.0)
   return State(logits, outer_optimizer(cfg).init(logits), jnp.zeros((), jnp.int32))
 
 
@@ -237,16 +245,23 @@ def make_step(cfg: CondenseConfig, hparams: ModelConfig, max_degree: int) -> Cal
   return jax.jit(step, donate_argnums=(0,))
 
 
-def select(logits_C, pool: Pool, sizes: dict, cfg: CondenseConfig, seed: int) -> np.ndarray:
+def select(logits_C, pool: Pool, sizes: dict, cfg: CondenseConfig, seed: int,
+           floor_U: np.ndarray | None = None) -> np.ndarray:
   """The final keep mask [C] bool: fixed pairs, plus the top `free` budget by keep
-  probability (ties in random order), or one Bernoulli sample of the keep probabilities."""
+  probability (ties in random order; with floor_U, each user's floor_U best free
+  candidates first: tail.select_with_floor), or one Bernoulli sample of the keep
+  probabilities."""
   logits_C = np.asarray(logits_C, np.float64)
   rng = np.random.default_rng([seed, 7])
   free = ~pool.fixed_C
   keep = pool.fixed_C.copy()
-  if cfg.selection == "top":
-    keep |= budget_lib.top_k_mask(np.where(free, logits_C, -np.inf), sizes["free"],
-                                  rng.permutation(pool.size))
+  tiebreak_C = rng.permutation(pool.size)
+  if cfg.selection == "top" and floor_U is not None:
+    at = np.flatnonzero(free)
+    keep[at] = tail_lib.select_with_floor(logits_C[at], pool.users_C[at], floor_U,
+                                          sizes["free"], tiebreak_C[at])
+  elif cfg.selection == "top":
+    keep |= budget_lib.top_k_mask(np.where(free, logits_C, -np.inf), sizes["free"], tiebreak_C)
   else:
     keep |= free & (rng.random(pool.size) < 1 / (1 + np.exp(-logits_C)))
   return keep
@@ -263,8 +278,10 @@ class CondenseResult:
 
 def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelConfig,
              max_degree: int, state: State | None = None, sizes: dict,
+             floor_U: np.ndarray | None = None,
              progress: Callable[[dict], None] | None = None, log_every: int = 10) -> CondenseResult:
-  """Runs cfg.outer_steps outer steps from `state` (default: the uniform start)."""
+  """Runs cfg.outer_steps outer steps from `state` (default: the uniform start), then
+  selects the set (with per-user floors floor_U if given)."""
   key = jax.random.key(cfg.seed)
   state = init_state(data, cfg) if state is None else state
   step_fn = make_step(cfg, hparams, max_degree)
@@ -286,7 +303,7 @@ def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelC
         raise FloatingPointError(f"reward became {row['reward']} at outer step {done}")
       if progress is not None:
         progress(row)
-  keep = select(state.logits_C, pool, sizes, cfg, cfg.seed)
+  keep = select(state.logits_C, pool, sizes, cfg, cfg.seed, floor_U)
   seconds = {"compile": compile_s, "loop": time.perf_counter() - t_loop,
              "per_step_median": float(np.median(step_s)) if step_s else 0.0}
   return CondenseResult(keep, np.asarray(state.logits_C), sizes, history, seconds)

@@ -6,16 +6,17 @@ import dataclasses
 import time
 from typing import Callable
 
-from jaxcond import models, report, train as train_lib
+from jaxcond import models, report, tail, train as train_lib
 from jaxcond.split import DatasetSplit
 
 
 def train_and_evaluate(data: DatasetSplit, *, model: str = "bpr_mf",
                        model_cfg: models.ModelConfig = models.ModelConfig(),
                        train_cfg: train_lib.TrainConfig = train_lib.TrainConfig(),
-                       seed: int = 0, protocol: dict | None = None,
+                       seed: int = 0, protocol: dict | None = None, tail_fraction: float = 0.2,
                        progress: Callable[[dict], None] | None = None) -> dict:
-  """Fits on data.train with early stopping; tests with train and valid items masked."""
+  """Fits on data.train with early stopping; tests with train and valid items masked,
+  overall and for the tail_fraction least active users ("tail") and the rest ("head")."""
   recommender = models.get_model(model)
   t0 = time.perf_counter()
   fit = train_lib.fit(recommender, data, hparams=model_cfg, cfg=train_cfg, seed=seed,
@@ -23,9 +24,14 @@ def train_and_evaluate(data: DatasetSplit, *, model: str = "bpr_mf",
   test = train_lib.evaluate_model(recommender, fit.params, fit.graph, model_cfg,
                                   history=data.train,
                                   exclude=(data.train, data.valid), target=data.test,
-                                  block_users=train_cfg.eval_block_users)
+                                  block_users=train_cfg.eval_block_users,
+                                  groups=tail.user_groups(data.train, tail_fraction),
+                                  popularity_I=data.train.item_degrees())
+  groups, items = test.pop("groups"), test.pop("items")
   return {
       "test": test,
+      "groups": {g: {"test": m} for g, m in groups.items()},
+      "items": items,
       "valid": fit.best_valid,
       "n_train": data.train.nnz,
       "train_seconds": fit.train_seconds,
@@ -33,7 +39,9 @@ def train_and_evaluate(data: DatasetSplit, *, model: str = "bpr_mf",
       "epochs": fit.epochs,
       "best_epoch": fit.best_epoch,
       "config": {"model": model, "seed": seed, "model_cfg": dataclasses.asdict(model_cfg),
-                 "train_cfg": dataclasses.asdict(train_cfg)},
+                 "train_cfg": dataclasses.asdict(train_cfg),
+                 "tail_group": f"the {tail_fraction:.0%} of users with the fewest training "
+                               f"pairs (ties: lower user id)"},
       "protocol": protocol or {},
       "versions": report.versions(),
       "history": fit.history,

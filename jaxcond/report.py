@@ -16,6 +16,11 @@ def write_json_atomic(path, obj) -> None:
     f.write("\n")
 
 
+def write_text_atomic(path, text: str) -> None:
+  with atomic.atomic_write(path, "w") as f:
+    f.write(text)
+
+
 def versions() -> dict:
   out = {"python": platform.python_version(), "machine": platform.machine()}
   for pkg in ("jaxcond", "jax", "jaxlib", "optax", "numpy", "scipy"):

@@ -63,17 +63,21 @@ def bpr_loss(model: Recommender, hparams: ModelConfig, reg: float, params, graph
 def make_epoch_fn(model: Recommender, hparams: ModelConfig, cfg: TrainConfig,
                   optimizer: optax.GradientTransformation, n_items: int, max_degree: int,
                   n_pairs: int) -> Callable:
-  """A jitted epoch: (params, opt_state, key, order_N, graph) -> (params, opt_state, meas).
+  """A jitted epoch: (params, opt_state, key, order_N, graph[, avoid]) -> (params,
+  opt_state, meas).
 
   `order_N` is the epoch's shuffle of the pair indices, drawn on the host (`shuffle`):
   XLA's CPU sort makes jax.random.permutation cost more than the epoch's gradients.
+  Negatives are drawn outside the pairs of `avoid` (a Graph; default `graph`), whose
+  largest user degree max_degree must bound.
   """
   n_steps = max(1, -(-n_pairs // cfg.batch_size))
   padded = n_steps * cfg.batch_size
   search = negatives.search_steps(max_degree)
   loss_fn = functools.partial(bpr_loss, model, hparams, cfg.reg)
 
-  def epoch(params, opt_state, neg_key, order_N, graph: Graph):
+  def epoch(params, opt_state, neg_key, order_N, graph: Graph, avoid: Graph | None = None):
+    avoid = graph if avoid is None else avoid
     order = jnp.concatenate([order_N, jnp.zeros(padded - n_pairs, order_N.dtype)])
     weight = (jnp.arange(padded) < n_pairs).astype(jnp.float32)
     batches = (order.reshape(n_steps, cfg.batch_size), weight.reshape(n_steps, cfg.batch_size),
@@ -84,10 +88,10 @@ def make_epoch_fn(model: Recommender, hparams: ModelConfig, cfg: TrainConfig,
       idx_B, weight_B, k = batch
       users_B = graph.users_E[idx_B]
       pos_B = graph.items_E[idx_B]
-      neg_B = negatives.sample(k, users_B, graph.indptr_U1, graph.items_E, n_items, search,
-                               bits_UxW=graph.pos_bits_UxW)
-      # A user who saw every item has no negative: such pairs carry no loss.
-      degree_B = graph.indptr_U1[users_B + 1] - graph.indptr_U1[users_B]
+      neg_B = negatives.sample(k, users_B, avoid.indptr_U1, avoid.items_E, n_items, search,
+                               bits_UxW=avoid.pos_bits_UxW)
+      # A user who saw (or must avoid) every item has no negative: no loss on its pairs.
+      degree_B = avoid.indptr_U1[users_B + 1] - avoid.indptr_U1[users_B]
       weight_B = weight_B * (degree_B < n_items)
       loss, grads = jax.value_and_grad(loss_fn)(params, graph, users_B, pos_B, neg_B, weight_B)
       updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -136,11 +140,14 @@ def should_stop(epoch: int, best_epoch: int, cfg: TrainConfig) -> bool:
 
 def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelConfig(),
         cfg: TrainConfig = TrainConfig(), seed: int = 0, train: Interactions | None = None,
-        exclude_valid: tuple = (), progress: Callable[[dict], None] | None = None) -> FitResult:
+        exclude_valid: tuple = (), avoid: Interactions | None = None,
+        progress: Callable[[dict], None] | None = None) -> FitResult:
   """Trains `model` on `train` (default data.train) to the best validation stop_metric.
 
   Validation ranks all items with the user's `data.train` items masked (plus
   `exclude_valid`), so a model trained on a subset is judged as at serving time.
+  Negatives are drawn outside the user's pairs in `train` and, if given, in `avoid`
+  (e.g. false negatives flagged by a proxy model).
   """
   train = data.train if train is None else train
   # The dense adjacency serves propagation only, the positives bitmap negative sampling only.
@@ -160,14 +167,18 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
   params = model.init(jax.random.fold_in(key, 0), train.n_users, train.n_items, hparams)
   optimizer = optax.adam(cfg.lr)
   opt_state = optimizer.init(params)
-  max_degree = int(train.user_degrees().max(initial=0))
+  avoid_graph = None
+  if avoid is not None:
+    avoid = train.union(avoid)
+    avoid_graph = build_graph(avoid, dense_limit=0)
+  max_degree = int((train if avoid is None else avoid).user_degrees().max(initial=0))
   epoch_fn = make_epoch_fn(model, hparams, cfg, optimizer, train.n_items, max_degree, train.nnz)
   best = (-np.inf, 0, None, None)  # score, epoch, params, metrics
   history = []
   epoch = 0
   for epoch in range(1, cfg.max_epochs + 1):
     params, opt_state, meas = epoch_fn(params, opt_state, jax.random.fold_in(key, epoch),
-                                       shuffle(seed, epoch, train.nnz), graph)
+                                       shuffle(seed, epoch, train.nnz), graph, avoid_graph)
     if epoch % cfg.eval_every and epoch != cfg.max_epochs:
       continue
     valid = evaluate_model(model, params, graph, hparams, history=train,
@@ -190,10 +201,12 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
 
 def evaluate_model(model: Recommender, params, graph: Graph, hparams: ModelConfig, *,
                    history: Interactions, exclude, target: Interactions,
-                   ks=(5, 10, 20), block_users: int = 256) -> dict:
+                   ks=(5, 10, 20), block_users: int = 256, **kwargs) -> dict:
+  """Full-ranking metrics of a fitted model; kwargs go to evaluate.evaluate (groups,
+  popularity_I)."""
   reps = _represent(model, hparams)(params, graph)
   return evaluate_lib.evaluate(model.score, reps, history=history, exclude=exclude,
-                               target=target, ks=ks, block_users=block_users)
+                               target=target, ks=ks, block_users=block_users, **kwargs)
 
 
 @functools.cache

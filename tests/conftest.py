@@ -30,3 +30,16 @@ def shared_data_dir():
   if not path.is_dir():
     pytest.skip(f"real datasets not found at {path} (set JAXCOND_DATA_DIR)")
   return path
+
+
+@pytest.fixture
+def user_file(tmp_path):
+  """A user's own CSV file: two taste groups of 25 users, 12 pairs each, named columns."""
+  rng = np.random.default_rng(0)
+  lines = ["who,what"]
+  for u in range(50):
+    for i in rng.choice(40, 12, replace=False) + 20 * (u % 2):
+      lines.append(f"c{u},p{i}")
+  path = tmp_path / "shop.csv"
+  path.write_text("\n".join(lines) + "\n")
+  return path

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jaxcond import condensation, condenser, readers
+from jaxcond import condensation, condenser, readers, tail as tail_lib
 from jaxcond import train as train_lib
 from jaxcond.interactions import Interactions
 from jaxcond.models import ModelConfig
@@ -47,6 +47,18 @@ def test_run_reports_and_exports(tmp_path, data):
   assert set(rep["baselines"]) == {"random", "zero_update"}
   assert rep["baselines"]["random"]["size_fraction"] == pytest.approx(rep["size_fraction"])
   assert rep["reward_signal"][0]["start"]["ln2"] == pytest.approx(np.log(2))
+  for group in ("tail", "head"):
+    g = rep["groups"][group]
+    assert set(g) == {"full", "condensed", "retention", "baselines"}
+    assert g["retention"]["ndcg@10"] == pytest.approx(
+        g["condensed"]["test"]["ndcg@10"] / g["full"]["test"]["ndcg@10"])
+    assert set(g["baselines"]) == {"random", "zero_update"}
+  groups = rep["models"]["bpr_mf"]["full"]["per_seed"][0]["test"]["groups"]
+  assert groups["tail"]["n_users"] + groups["head"]["n_users"] == rep["models"]["bpr_mf"][
+      "full"]["per_seed"][0]["test"]["n_users"]
+  assert 0 < rep["items"]["share_in_S"]["condensed"] <= 1
+  assert set(rep["items"]["coverage@10"]) == {"full", "condensed", "random", "zero_update"}
+  assert rep["sizes"]["false_negatives"] == rep["sizes"]["pseudo_candidates"] > 0
   assert any("outer" in line for line in logs)
   # The exported set reads back in original ids, the same pairs as the RecBole train file.
   files = rep["files"]["0"]
@@ -73,3 +85,35 @@ def test_job_config_errors():
     condensation.JobConfig(eval_models=("nope",))
   with pytest.raises(ValueError, match="at least one seed"):
     condensation.JobConfig(seeds=())
+  with pytest.raises(ValueError, match="tail must be one of"):
+    condensation.JobConfig(tail="all")
+  with pytest.raises(ValueError, match="proxy must be an embedding model"):
+    condensation.JobConfig(proxy_model="ease")
+  with pytest.raises(ValueError, match="tail_quantile"):
+    condensation.JobConfig(tail_quantile=1.0)
+
+
+@pytest.mark.parametrize("tail", ["keep", "floor"])
+def test_tail_compensation(tmp_path, data, tail):
+  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=2), seeds=(0,),
+                               rho=0.3, baselines=(), reward_signal=False, tail=tail,
+                               tail_quantile=0.1, tail_floor=0.1, augment=False)
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1,
+                                    patience=1)
+  rep = condensation.run(data, {"data_checksum": "synthetic"}, cfg,
+                         model_cfg=ModelConfig(dim=8), train_cfg=train_cfg,
+                         out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
+                         log=lambda s: None)
+  kept = readers.read_delimited(rep["files"]["0"]["csv"], columns=("user", "item"))
+  deg_kept = dict(zip(kept.user_ids.astype(str), kept.user_degrees()))
+  deg_train = dict(zip(data.train.user_ids.astype(str), data.train.user_degrees()))
+  n = data.train.nnz
+  assert kept.nnz == round(0.25 * n)
+  tail_users = tail_lib.tail_users(data.train, quantile=0.1)
+  if tail == "keep":
+    assert rep["sizes"]["fixed"] == data.train.user_degrees()[tail_users].sum()
+    for u in data.train.user_ids[tail_users].astype(str):
+      assert deg_kept[u] == deg_train[u]
+  else:
+    assert rep["sizes"]["fixed"] == 0
+    assert all(deg_kept.get(u, 0) >= np.ceil(0.1 * d - 1e-9) for u, d in deg_train.items())

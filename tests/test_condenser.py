@@ -119,3 +119,20 @@ def test_outer_objective_decreases_on_ml100k(shared_data_dir):
                     - objective(state0.logits_C, jax.random.key(j)) for j in range(8)])
   assert diffs.mean() < -3 * diffs.std(ddof=1) / np.sqrt(len(diffs)), diffs
   assert result.keep_C.sum() == sizes["total"]
+
+
+def test_prior_start_meets_budget_keeps_order_and_floor_selection():
+  cfg = condenser.CondenseConfig(ratio=0.3)
+  pool, sizes, sdata, _ = _problem(cfg)
+  rng = np.random.default_rng(4)
+  prior = rng.normal(size=pool.size).astype(np.float32)
+  logits = np.asarray(condenser.init_state(sdata, cfg, prior).logits_C, np.float64)
+  free = ~pool.fixed_C
+  assert abs((1 / (1 + np.exp(-logits[free]))).sum() - sizes["free"]) <= 1e-3 * sizes["free"]
+  np.testing.assert_array_equal(np.argsort(logits[free], kind="stable"),
+                                np.argsort(prior[free], kind="stable"))
+  floor_U = np.full(pool.n_users, 2)
+  floor_U[:2] = 0  # users 0, 1 are fixed (all pairs kept)
+  keep = condenser.select(logits, pool, sizes, cfg, 0, floor_U)
+  assert keep.sum() == sizes["total"] and keep[pool.fixed_C].all()
+  assert np.bincount(pool.users_C[keep & free], minlength=pool.n_users)[2:].min() >= 2

@@ -217,3 +217,41 @@ def test_mismatched_shapes_raise():
     evaluate(table_score, np.zeros((2, 3), np.float32), history=a, exclude=[b], target=a)
   with pytest.raises(ValueError, match="ks"):
     evaluate(table_score, np.zeros((2, 3), np.float32), history=a, exclude=[], target=a, ks=(0,))
+
+
+@pytest.mark.parametrize("block_users", [7, 1000])
+def test_groups_and_items_match_numpy_reference(block_users):
+  rng = np.random.default_rng(5)
+  n_users, n_items, ks = 41, 97, (5, 10)
+  train, valid, test = random_split(rng, n_users, n_items)
+  params = {"user_UxD": exact_embeddings(rng, n_users, 8),
+            "item_IxD": exact_embeddings(rng, n_items, 8)}
+  scores_UxI = params["user_UxD"] @ params["item_IxD"].T
+  tail_U = rng.random(n_users) < 0.3
+  popularity_I = train.item_degrees().astype(np.float64)
+  actual = evaluate(mf_score, params, history=train, exclude=[train, valid], target=test,
+                    ks=ks, block_users=block_users, groups={"tail": tail_U, "head": ~tail_U},
+                    popularity_I=popularity_I)
+  for name, member in (("tail", tail_U), ("head", ~tail_U)):
+    only = test.subset(member[test.users()])
+    assert_metrics_equal(actual["groups"][name],
+                         reference_metrics(scores_UxI, [train, valid], only, ks))
+  recommended = []
+  for u in np.flatnonzero(np.diff(test.indptr) > 0):
+    s = scores_UxI[u].astype(np.float64)
+    s[train.items_of(u)] = -np.inf
+    s[valid.items_of(u)] = -np.inf
+    recommended.extend(np.argsort(-s, kind="stable")[:10].tolist())
+  assert actual["items"]["coverage@10"] == pytest.approx(len(set(recommended)) / n_items)
+  assert actual["items"]["popularity@10"] == pytest.approx(popularity_I[recommended].mean())
+  rest = {k: v for k, v in actual.items() if k not in ("groups", "items")}
+  assert_metrics_equal(rest, reference_metrics(scores_UxI, [train, valid], test, ks))
+
+
+def test_group_of_wrong_shape_raises():
+  rng = np.random.default_rng(6)
+  train, valid, test = random_split(rng, 10, 20)
+  params = {"user_UxD": exact_embeddings(rng, 10, 4), "item_IxD": exact_embeddings(rng, 20, 4)}
+  with pytest.raises(ValueError, match="group 'tail' has shape"):
+    evaluate(mf_score, params, history=train, exclude=[train], target=test,
+             groups={"tail": np.ones(9, bool)})

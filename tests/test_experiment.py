@@ -18,6 +18,11 @@ def test_train_and_evaluate_reports_protocol_and_masks_valid():
   assert out["n_train"] == data.train.nnz and out["epochs"] == 2
   assert out["test"]["n_users"] == int((data.test.user_degrees() > 0).sum())
   assert len(out["history"]) == 2
+  tail, head = out["groups"]["tail"]["test"], out["groups"]["head"]["test"]
+  assert tail["n_users"] + head["n_users"] == out["test"]["n_users"]
+  assert (tail["ndcg@10"] * tail["n_users"] + head["ndcg@10"] * head["n_users"]
+          == pytest.approx(out["test"]["ndcg@10"] * out["test"]["n_users"], rel=1e-5))
+  assert 0 < out["items"]["coverage@10"] <= 1 and out["items"]["popularity@10"] > 0
 
 
 def test_test_metrics_mask_train_and_valid_items():

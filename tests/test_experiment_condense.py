@@ -6,35 +6,23 @@ import pathlib
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _run(*args):
+def _run(*args, script="condense.py"):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  return subprocess.run([sys.executable, str(ROOT / "experiments" / "condense.py"), *args],
+  return subprocess.run([sys.executable, str(ROOT / "experiments" / script), *args],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture
-def user_file(tmp_path):
-  rng = np.random.default_rng(0)
-  lines = ["who,what"]
-  for u in range(50):
-    for i in rng.choice(40, 12, replace=False) + 20 * (u % 2):
-      lines.append(f"c{u},p{i}")
-  path = tmp_path / "shop.csv"
-  path.write_text("\n".join(lines) + "\n")
-  return path
 
 
 def test_condenses_a_user_file(tmp_path, user_file):
   out = tmp_path / "out"
   proc = _run(f"--dataset={user_file}", "--columns=who,what", "--outer_steps=4", "--seeds=0",
               "--baselines=random", "--max_epochs=2", "--min_epochs=0", "--dim=8",
-              "--rho=0.2", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+              "--rho=0.2", "--tail_quantile=0.1", f"--output_dir={out}",
+              f"--cache_dir={tmp_path / 'cache'}")
   assert proc.returncode == 0, proc.stderr
   rep = json.loads((out / "report.json").read_text())
   for key in ("ratio", "size_fraction", "condense_seconds", "full", "condensed", "retention",
@@ -54,6 +42,8 @@ def test_condenses_a_user_file(tmp_path, user_file):
     (["--seeds=a,b"], "--seeds must be integers"),
     (["--eval_models=nope"], "unknown model"),
     (["--num_samples=1"], "num_samples >= 2"),
+    (["--tail_tau=20"], "fewer tail users"),
+    (["--tail_quantile=1.5"], "tail_quantile must be in [0, 1)"),
 ])
 def test_bad_settings_give_a_clear_error(tmp_path, user_file, args, message):
   proc = _run(f"--dataset={user_file}", "--columns=who,what", f"--output_dir={tmp_path}",
@@ -62,3 +52,36 @@ def test_bad_settings_give_a_clear_error(tmp_path, user_file, args, message):
   assert message in proc.stderr
   assert "Traceback" not in proc.stderr
   assert not (tmp_path / "report.json").exists()
+
+
+def test_ablation_table_and_resume(tmp_path, user_file):
+  out = tmp_path / "ablate"
+  args = [f"--dataset={user_file}", "--columns=who,what", "--outer_steps=2", "--seeds=0",
+          "--baselines=random", "--max_epochs=2", "--min_epochs=0", "--dim=8", "--rho=0.2",
+          "--tail_quantile=0.1", "--noreward_signal", "--variants=full,no_tail,no_proxy",
+          f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
+  proc = _run(*args, script="ablate.py")
+  assert proc.returncode == 0, proc.stderr
+  rows = json.loads((out / "ablate.json").read_text())["rows"]
+  assert [r["variant"] for r in rows] == ["full", "baseline: random", "no_tail", "no_proxy"]
+  for r in rows:
+    assert r["size_fraction"] == pytest.approx(rows[0]["size_fraction"], abs=0.01)
+    assert r["ndcg@10"] > 0 and r["tail_ndcg@10"] >= 0
+  assert "| no_proxy |" in (out / "ablate.md").read_text()
+  no_proxy = json.loads((out / "no_proxy" / "report.json").read_text())
+  assert no_proxy["sizes"]["pseudo_candidates"] == no_proxy["sizes"]["false_negatives"] == 0
+  assert no_proxy["config"]["job"]["condense"]["inner"]["start"] == "fresh"
+  again = _run(*args, script="ablate.py")  # finished variants are read back, not rerun
+  assert again.returncode == 0 and again.stdout.count("done before") == 3
+  bad = _run(*args[:-3], "--variants=full,nope", f"--output_dir={out}", script="ablate.py")
+  assert bad.returncode != 0 and "unknown variants ['nope']" in bad.stderr
+
+
+def test_false_negative_measurement(tmp_path, user_file):
+  proc = _run(f"--dataset={user_file}", "--columns=who,what", "--max_epochs=5",
+              "--min_epochs=0", "--dim=8", "--lr=0.02", f"--output_dir={tmp_path}",
+              f"--cache_dir={tmp_path / 'cache'}", script="false_negatives.py")
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads((tmp_path / "false_negatives.json").read_text())
+  assert set(rep["rankings"]) == {"proxy", "popularity", "random"}
+  assert rep["hidden_pairs"] > 0 and "| proxy |" in proc.stdout

@@ -52,7 +52,8 @@ def test_ease_through_the_entry_point(tmp_path, user_file):
   proc = _run(f"--dataset={user_file}", "--columns=who,item_code", "--model=ease",
               f"--output_dir={tmp_path}", f"--cache_dir={tmp_path / 'cache'}")
   assert proc.returncode == 0, proc.stderr
-  assert json.loads((tmp_path / "metrics.json").read_text())["test"]["ndcg@10"] > 0
+  metrics = json.loads((tmp_path / "metrics.json").read_text())
+  assert metrics["test"]["ndcg@10"] > 0 and set(metrics["groups"]) == {"tail", "head"}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -57,3 +57,13 @@ def test_to_csr_matches_pairs(random_interactions):
   ref = np.zeros_like(dense)
   np.add.at(ref, (inter.users(), inter.indices), 1)
   np.testing.assert_array_equal(dense, ref)
+
+
+def test_union_keeps_each_pair_once():
+  a = Interactions.from_pairs([0, 0, 2], [1, 3, 0], n_users=3, n_items=4)
+  b = Interactions.from_pairs([0, 1, 2], [3, 2, 1], n_users=3, n_items=4)
+  u = a.union(b)
+  assert list(zip(u.users().tolist(), u.indices.tolist())) == [
+      (0, 1), (0, 3), (1, 2), (2, 0), (2, 1)]
+  with pytest.raises(DataError, match="cannot unite"):
+    a.union(Interactions.from_pairs([0], [0], n_users=3, n_items=5))

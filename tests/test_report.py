@@ -20,3 +20,12 @@ def test_metrics_table_and_versions():
   table = report.metrics_table({"test": row})
   assert table.splitlines()[2].startswith("| test | 0.5000")
   assert report.versions()["jax"]
+
+
+def test_write_text_atomic(tmp_path):
+  path = tmp_path / "t.md"
+  report.write_text_atomic(path, "| a |\n")
+  assert path.read_text() == "| a |\n"
+  with pytest.raises(TypeError):
+    report.write_text_atomic(path, None)
+  assert path.read_text() == "| a |\n"

@@ -122,3 +122,29 @@ def test_matched_schedule_keeps_step_counts():
   assert train.matched_to(cfg, 1000, 2000) == cfg
   with pytest.raises(ValueError, match="empty"):
     train.matched_to(cfg, 1000, 0)
+
+
+def test_epoch_draws_negatives_outside_avoid():
+  """Items every user must avoid are never drawn as negatives: as they are no positive
+  either, their embeddings stay where they started; without `avoid` they move."""
+  rng = np.random.default_rng(3)
+  n_users, n_items = 30, 60
+  users = np.repeat(np.arange(n_users), 3)
+  pairs = Interactions.from_pairs(users, rng.permuted(np.tile(np.arange(30), 3)),
+                                  n_users=n_users, n_items=n_items)  # items 30.. never seen
+  model, hp = models.get_model("bpr_mf"), models.ModelConfig(dim=4)
+  cfg = train.TrainConfig(batch_size=32, lr=0.05, reg=0.0)
+  opt = optax.adam(cfg.lr)
+  params0 = model.init(jax.random.key(1), n_users, n_items, hp)
+  u, i = np.meshgrid(np.arange(n_users), np.arange(30, 45), indexing="ij")
+  avoid = pairs.union(Interactions.from_pairs(u.ravel(), i.ravel(), n_users=n_users,
+                                              n_items=n_items))
+  epoch = train.make_epoch_fn(model, hp, cfg, opt, n_items, int(avoid.user_degrees().max()),
+                              pairs.nnz)
+  moved = {}
+  for name, avoid_graph in (("avoid", build_graph(avoid)), ("plain", None)):
+    params, _, _ = epoch(jax.tree.map(jnp.copy, params0), opt.init(params0), jax.random.key(2),
+                         train.shuffle(0, 1, pairs.nnz), build_graph(pairs), avoid_graph)
+    moved[name] = np.any(np.asarray(params["item"]) != np.asarray(params0["item"]), axis=1)
+  assert not moved["avoid"][30:45].any() and moved["avoid"][45:].any()
+  assert moved["plain"][30:45].any()
