@@ -20,8 +20,8 @@ import numpy as np
 from jaxcond import cache, condenser, datasets, export, models, pool as pool_lib, proxy as proxy_lib
 from jaxcond import report, tail as tail_lib
 from jaxcond import train as train_lib
-from jaxcond.interactions import Interactions
 from jaxcond.graph import build_graph
+from jaxcond.interactions import Interactions
 from jaxcond.split import DatasetSplit
 
 BASELINES = ("random", "zero_update")
@@ -48,7 +48,7 @@ class JobConfig:
   tail: str = "keep"
   tail_tau: int = 10
   tail_quantile: float | None = None
-  tail_floor: float = 0.25
+  tail_floor: float = 0.2
   report_tail_fraction: float = 0.2  # the "tail" group of every report
   baselines: tuple = BASELINES
   reward_signal: bool = True  # measure the reward's SNR at the start and end (costs time)

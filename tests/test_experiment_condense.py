@@ -58,12 +58,15 @@ def test_ablation_table_and_resume(tmp_path, user_file):
   out = tmp_path / "ablate"
   args = [f"--dataset={user_file}", "--columns=who,what", "--outer_steps=2", "--seeds=0",
           "--baselines=random", "--max_epochs=2", "--min_epochs=0", "--dim=8", "--rho=0.2",
-          "--tail_quantile=0.1", "--noreward_signal", "--variants=full,no_tail,no_proxy",
+          "--tail_tau=0", "--noreward_signal", "--variants=full,no_tail,no_proxy",
           f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
   proc = _run(*args, script="ablate.py")
   assert proc.returncode == 0, proc.stderr
   rows = json.loads((out / "ablate.json").read_text())["rows"]
-  assert [r["variant"] for r in rows] == ["full", "baseline: random", "no_tail", "no_proxy"]
+  # With tau = 0 nobody is a tail user: no_tail is the full method, not run twice.
+  assert [r["variant"] for r in rows] == ["full", "baseline: random", "no_tail (= full)",
+                                          "no_proxy"]
+  assert not (out / "no_tail").exists()
   for r in rows:
     assert r["size_fraction"] == pytest.approx(rows[0]["size_fraction"], abs=0.01)
     assert r["ndcg@10"] > 0 and r["tail_ndcg@10"] >= 0
@@ -72,7 +75,7 @@ def test_ablation_table_and_resume(tmp_path, user_file):
   assert no_proxy["sizes"]["pseudo_candidates"] == no_proxy["sizes"]["false_negatives"] == 0
   assert no_proxy["config"]["job"]["condense"]["inner"]["start"] == "fresh"
   again = _run(*args, script="ablate.py")  # finished variants are read back, not rerun
-  assert again.returncode == 0 and again.stdout.count("done before") == 3
+  assert again.returncode == 0 and again.stdout.count("done before") == 2
   bad = _run(*args[:-3], "--variants=full,nope", f"--output_dir={out}", script="ablate.py")
   assert bad.returncode != 0 and "unknown variants ['nope']" in bad.stderr
 
