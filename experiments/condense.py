@@ -126,6 +126,15 @@ def main(argv):
   except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
   print(table(rep))
+  for group, g in rep["groups"].items():
+    base = ", ".join(f"{b} {e['retention']['ndcg@10']:.3f}" for b, e in g["baselines"].items())
+    print(f"{group} users: retention ndcg@10 {g['retention']['ndcg@10']:.3f}, recall@10 "
+          f"{g['retention']['recall@10']:.3f}" + (f" (baselines: {base})" if base else ""))
+  items = rep["items"]
+  print(f"items: {items['share_in_S']['condensed']:.1%} keep a pair in S; evaluator coverage@10 "
+        f"{items['coverage@10']['condensed']:.3f} (full data {items['coverage@10']['full']:.3f}),"
+        f" mean popularity of recommended items {items['popularity@10']['condensed']:.0f} "
+        f"(full data {items['popularity@10']['full']:.0f})")
   for s in rep["reward_signal"]:
     if "start" not in s:
       continue

@@ -31,6 +31,7 @@ def test_condenses_a_user_file(tmp_path, user_file):
   assert rep["ratio"] == 0.25 and rep["seeds"] == [0]
   assert rep["protocol"]["data_checksum"]
   assert "| condensed |" in proc.stdout and "outer" in proc.stdout
+  assert "tail users: retention ndcg@10" in proc.stdout and "coverage@10" in proc.stdout
   assert (out / "seed0" / "condensed.tsv").exists()
   assert (out / "seed0" / "recbole" / "condensed" / "condensed.test.inter").exists()
 
