@@ -212,7 +212,8 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     ccfg = dataclasses.replace(cfg.condense, seed=seed)
     t_seed = time.perf_counter()
     sdata = condenser.step_data(pool, rows, proxy, data.valid, graph, sizes, ccfg, max_degree)
-    start_logits = np.asarray(condenser.init_state(sdata, ccfg, prior).logits_C)
+    start = condenser.init_state(sdata, ccfg, prior)
+    start_logits = np.array(start.logits_C)  # a host copy: the outer loop donates `start`
     key = jax.random.key(seed)
     signal = {}
     if cfg.reward_signal:
@@ -225,7 +226,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
           f"  {row['seconds']:.1f}s")
 
     result = condenser.condense(pool, sdata, ccfg, hparams=model_cfg, max_degree=max_degree,
-                                state=condenser.init_state(sdata, ccfg, prior), sizes=sizes,
+                                state=start, sizes=sizes,
                                 floor_U=floor_U, progress=progress,
                                 log_every=max(1, ccfg.outer_steps // 20))
     if cfg.reward_signal:
