@@ -2,8 +2,10 @@ r"""Condenses a dataset's training split and judges the condensed set.
 
 python experiments/condense.py --flagfile=experiments/flags/dianping.flags
 
-Writes <output_dir>/report.json, the condensed set of every seed under
+Writes <output_dir>/report.json, report.md with its PNG figures (outer loop, retention,
+degree distributions, tail vs head users), the condensed set of every seed under
 <output_dir>/seed<k>/ (CSV, TSV, npz, RecBole benchmark files), and prints a table.
+Resumable: rerun the same command after an interruption (checkpoints in seed<k>/).
 """
 
 import pathlib
@@ -14,7 +16,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from absl import app, flags  # noqa: E402
 
 from experiments import common  # noqa: E402
-from jaxcond import condensation, condenser, inner  # noqa: E402
+from jaxcond import condensation, condenser, inner, summary  # noqa: E402
 from jaxcond.interactions import DataError  # noqa: E402
 
 _C = condenser.CondenseConfig()
@@ -69,6 +71,10 @@ flags.DEFINE_float("tail_floor", _J.tail_floor, "--tail=floor: the share of |I_u
                    "user keeps at least.")
 flags.DEFINE_bool("reward_signal", _J.reward_signal, "Measure the reward's signal-to-noise "
                   "ratio at the start and the end.")
+flags.DEFINE_bool("resume", True, "Resume from the checkpoints and finished seeds in "
+                  "--output_dir (made by the same settings and data); --noresume starts afresh.")
+flags.DEFINE_integer("checkpoint_every", 20, "Outer steps between checkpoints (0: only at "
+                     "the end of each seed's loop).", lower_bound=0)
 FLAGS = common.FLAGS
 
 
@@ -122,7 +128,8 @@ def main(argv):
     data, protocol = common.load_data()
     rep = condensation.run(data, protocol, cfg, model_cfg=common.model_config(),
                            train_cfg=common.train_config(), out_dir=FLAGS.output_dir,
-                           cache_dir=common.cache_dir(), log=lambda s: print(s, flush=True))
+                           cache_dir=common.cache_dir(), log=lambda s: print(s, flush=True),
+                           resume=FLAGS.resume, checkpoint_every=FLAGS.checkpoint_every)
   except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
   print(table(rep))
@@ -145,6 +152,8 @@ def main(argv):
   print(f"condensation {rep['condense_seconds']:.1f}s per seed (+ proxy "
         f"{rep['proxy_seconds']:.1f}s, cached across runs)")
   common.write_result("report.json", rep)
+  paths = summary.write(rep, FLAGS.output_dir)
+  print(f"wrote {paths['report.md']} and {len(paths) - 1} figures")
 
 
 if __name__ == "__main__":

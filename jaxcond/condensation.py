@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import pathlib
 import time
 from typing import Callable
@@ -17,14 +18,17 @@ from typing import Callable
 import jax
 import numpy as np
 
-from jaxcond import cache, condenser, datasets, export, models, pool as pool_lib, proxy as proxy_lib
+from jaxcond import cache, checkpoint, condenser, datasets, export, models
+from jaxcond import pool as pool_lib, proxy as proxy_lib
 from jaxcond import report, tail as tail_lib
 from jaxcond import train as train_lib
 from jaxcond.graph import build_graph
-from jaxcond.interactions import Interactions
+from jaxcond.interactions import DataError, Interactions
 from jaxcond.split import DatasetSplit
 
 BASELINES = ("random", "zero_update")
+CHECKPOINT = "checkpoint.npz"
+SEED_RECORD = "record.json"
 HEADLINE = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "ndcg@5", "recall@5")
 
 
@@ -170,8 +174,15 @@ def _retention(part: list[dict], full: list[dict]) -> dict:
 
 def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models.ModelConfig,
         train_cfg: train_lib.TrainConfig, out_dir, cache_dir=None,
-        log: Callable[[str], None] = print) -> dict:
-  """Condenses once per seed, exports, evaluates; returns the report."""
+        log: Callable[[str], None] = print, resume: bool = True,
+        checkpoint_every: int = 20) -> dict:
+  """Condenses once per seed, exports, evaluates; returns the report.
+
+  Resumable: each seed's outer loop checkpoints to <out_dir>/seed<k>/checkpoint.npz every
+  `checkpoint_every` steps, and a finished seed's record (<out_dir>/seed<k>/record.json) is
+  read back instead of rerun, when made by the same settings and data (else ValueError).
+  resume=False deletes both first.
+  """
   out_dir = pathlib.Path(out_dir)
   n_train = data.train.nnz
   tail_fraction = cfg.report_tail_fraction
@@ -204,11 +215,13 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       f"budget {sizes['total']:,} pairs = {sizes['total'] / n_train:.3f} N "
       f"({cfg.condense.accounting} accounting)")
 
-  per_seed, snr, histories, files = [], [], {}, {}
   names = ("condensed", *cfg.baselines)
-  evals = {m: {n: [] for n in ("full", *names)} for m in cfg.eval_models}
-  share = {n: [] for n in names}
-  for seed in cfg.seeds:
+  seed_fp = checkpoint.fingerprint(
+      protocol["data_checksum"], _jsonable({**dataclasses.asdict(cfg), "seeds": None}),
+      dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), _code_version())
+
+  def one_seed(seed: int) -> dict:
+    """Condenses with `seed`, exports, evaluates: the seed's record (JSON-able)."""
     ccfg = dataclasses.replace(cfg.condense, seed=seed)
     t_seed = time.perf_counter()
     sdata = condenser.step_data(pool, rows, proxy, data.valid, graph, sizes, ccfg, max_degree)
@@ -220,23 +233,27 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       signal["start"] = condenser.reward_signal(start_logits, key, sdata, ccfg, model_cfg,
                                                 max_degree)
 
-    def progress(row, seed=seed):
+    def progress(row):
       log(f"seed {seed} outer {row['step']:5d}/{ccfg.outer_steps}  reward {row['reward']:.5f}"
           f"  (std over K {row['reward_std']:.5f})  E|S| {row['expected_free']:,.0f}"
           f"  {row['seconds']:.1f}s")
 
+    ckpt = out_dir / f"seed{seed}" / CHECKPOINT
+    if ckpt.exists():
+      log(f"seed {seed}: resuming the outer loop from {ckpt}")
     result = condenser.condense(pool, sdata, ccfg, hparams=model_cfg, max_degree=max_degree,
-                                state=start, sizes=sizes,
-                                floor_U=floor_U, progress=progress,
-                                log_every=max(1, ccfg.outer_steps // 20))
+                                state=start, sizes=sizes, floor_U=floor_U, progress=progress,
+                                log_every=max(1, ccfg.outer_steps // 20), checkpoint_path=ckpt,
+                                checkpoint_every=checkpoint_every,
+                                run_id=f"{seed_fp}-{seed}")
     if cfg.reward_signal:
       signal["end"] = condenser.reward_signal(result.logits_C, key, sdata, ccfg, model_cfg,
                                               max_degree)
     condense_seconds = time.perf_counter() - t_seed
     keep = result.keep_C
     condensed = pool.to_interactions(keep)
-    files[seed] = export.export_condensed(out_dir / f"seed{seed}", "condensed", condensed,
-                                          data.valid, data.test, pseudo_N=_pseudo_of(pool, keep))
+    files = export.export_condensed(out_dir / f"seed{seed}", "condensed", condensed,
+                                    data.valid, data.test, pseudo_N=_pseudo_of(pool, keep))
     sets = {"condensed": (condensed, false_neg)}
     if "random" in cfg.baselines:
       rng = np.random.default_rng([seed, 11])
@@ -244,28 +261,55 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     if "zero_update" in cfg.baselines:
       zero = condenser.select(start_logits, pool, sizes, ccfg, seed, floor_U)
       sets["zero_update"] = (pool.to_interactions(zero), false_neg)
-    for name, (subset, _) in sets.items():
-      share[name].append(_item_share(subset, data.train))
+    evals = {}
     for model_name in cfg.eval_models:
+      evals[model_name] = {}
       for name, (subset, avoid_fn) in sets.items():
         _, metrics = evaluate_on(model_name, data, subset, model_cfg=model_cfg,
                                  train_cfg=train_cfg, seed=seed, avoid=avoid_fn,
                                  tail_fraction=tail_fraction, log=log)
-        evals[model_name][name].append(metrics)
+        evals[model_name][name] = metrics
         log(f"seed {seed} {model_name} on {name} ({subset.nnz / n_train:.3f} N): test "
             f"ndcg@10 {metrics['test']['ndcg@10']:.4f} recall@10 "
             f"{metrics['test']['recall@10']:.4f}, tail users' ndcg@10 "
             f"{metrics['test']['groups']['tail']['ndcg@10']:.4f} (best epoch "
             f"{metrics['best_epoch']})")
-      _, full = fit_full(model_name, data, protocol, model_cfg=model_cfg, train_cfg=train_cfg,
-                         seed=seed, tail_fraction=tail_fraction, cache_dir=cache_dir, log=log)
-      evals[model_name]["full"].append(full)
-    per_seed.append({"seed": seed, "size": int(keep.sum()), "size_fraction": keep.sum() / n_train,
-                     "pseudo_kept": int(pool.pseudo_C[keep].sum()),
-                     "fixed_kept": int(pool.fixed_C[keep].sum()),
-                     "condense_seconds": condense_seconds, "timing": result.seconds})
-    snr.append({"seed": seed, **signal})
-    histories[seed] = result.history
+    return {"fingerprint": seed_fp, "seed": seed, "evals": evals, "files": files,
+            "share": {n: _item_share(subset, data.train) for n, (subset, _) in sets.items()},
+            "signal": signal, "history": result.history,
+            "degrees": report.degree_profile(condensed),
+            "per_seed": {"seed": seed, "size": int(keep.sum()),
+                         "size_fraction": float(keep.sum() / n_train),
+                         "pseudo_kept": int(pool.pseudo_C[keep].sum()),
+                         "fixed_kept": int(pool.fixed_C[keep].sum()),
+                         "condense_seconds": condense_seconds, "timing": result.seconds}}
+
+  records = []
+  for seed in cfg.seeds:
+    done_path = out_dir / f"seed{seed}" / SEED_RECORD
+    if not resume:
+      for stale in (done_path, done_path.with_name(CHECKPOINT)):
+        stale.unlink(missing_ok=True)
+    record = _read_record(done_path, seed_fp) if done_path.exists() else None
+    if record is None:
+      report.write_json_atomic(done_path, one_seed(seed))
+      record = _read_record(done_path, seed_fp)  # as a resumed run would see it
+    else:
+      log(f"seed {seed}: done before, read back from {done_path}")
+    records.append(record)
+
+  per_seed = [r["per_seed"] for r in records]
+  snr = [{"seed": r["seed"], **r["signal"]} for r in records]
+  histories = {r["seed"]: r["history"] for r in records}
+  files = {r["seed"]: r["files"] for r in records}
+  degrees = {r["seed"]: r["degrees"] for r in records}
+  share = {n: [r["share"][n] for r in records] for n in names}
+  evals = {m: {n: [r["evals"][m][n] for r in records] for n in names} for m in cfg.eval_models}
+  for model_name in cfg.eval_models:
+    evals[model_name]["full"] = [
+        fit_full(model_name, data, protocol, model_cfg=model_cfg, train_cfg=train_cfg,
+                 seed=seed, tail_fraction=tail_fraction, cache_dir=cache_dir, log=log)[1]
+        for seed in cfg.seeds]
 
   models_report = {m: _model_report(ev, names, n_train) for m, ev in evals.items()}
   head = models_report[cfg.eval_models[0]]
@@ -290,6 +334,8 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       "seeds": list(cfg.seeds),
       "per_seed": per_seed,
       "reward_signal": snr,
+      "degrees": {"train": report.degree_profile(data.train),
+                  **{f"condensed_seed{k}": v for k, v in degrees.items()}},
       "sizes": {**sizes, "pseudo_candidates": pool.size - pool.n_original,
                 "false_negatives": 0 if false_neg is None else false_neg.nnz},
       "config": {"job": _jsonable(dataclasses.asdict(cfg)),
@@ -303,6 +349,18 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       "protocol": protocol,
       "versions": report.versions(),
   }
+
+
+def _read_record(path: pathlib.Path, fingerprint: str) -> dict:
+  try:
+    record = json.loads(path.read_text())
+  except (OSError, ValueError) as e:
+    raise DataError(f"{path} is unreadable ({e}); delete it to rerun that seed") from e
+  if record.get("fingerprint") != fingerprint:
+    raise ValueError(f"{path} was written by a run with other settings or data; resume "
+                     f"with the same ones, or start afresh (--noresume, or another "
+                     f"--output_dir)")
+  return record
 
 
 def _model_report(ev: dict, names: tuple, n_train: int) -> dict:

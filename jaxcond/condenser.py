@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import pathlib
 import time
 from typing import Callable, NamedTuple
 
@@ -19,6 +20,7 @@ import numpy as np
 import optax
 
 from jaxcond import budget as budget_lib
+from jaxcond import checkpoint
 from jaxcond import inner as inner_lib
 from jaxcond import negatives, reinforce
 from jaxcond import tail as tail_lib
@@ -279,17 +281,42 @@ class CondenseResult:
 def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelConfig,
              max_degree: int, state: State | None = None, sizes: dict,
              floor_U: np.ndarray | None = None,
-             progress: Callable[[dict], None] | None = None, log_every: int = 10) -> CondenseResult:
+             progress: Callable[[dict], None] | None = None, log_every: int = 10,
+             checkpoint_path=None, checkpoint_every: int = 0,
+             run_id: str = "") -> CondenseResult:
   """Runs cfg.outer_steps outer steps from `state` (default: the uniform start), then
-  selects the set (with per-user floors floor_U if given)."""
+  selects the set (with per-user floors floor_U if given).
+
+  With `checkpoint_path`, the loop resumes from the checkpoint there (if any) and writes
+  one every `checkpoint_every` steps and at the end; `run_id` names what the caller
+  knows determines the run (e.g. the data checksum), beside the settings and the pool.
+  """
   key = jax.random.key(cfg.seed)
   state = init_state(data, cfg) if state is None else state
   step_fn = make_step(cfg, hparams, max_degree)
+  history, step_s, elapsed = [], [], 0.0
+  if checkpoint_path is not None:
+    run_fp = checkpoint.fingerprint(
+        run_id, dataclasses.asdict(cfg), dataclasses.asdict(hparams), max_degree,
+        pool.users_C, pool.items_C, pool.fixed_C, pool.pseudo_C, state.logits_C,
+        np.zeros(0) if floor_U is None else floor_U)
+    restored = checkpoint.restore(checkpoint_path, state, run_fp)
+    if restored is not None:
+      if not np.array_equal(restored.key_data, jax.random.key_data(key)):
+        raise ValueError(f"checkpoint {checkpoint_path} holds another PRNG key")
+      state, history, step_s, elapsed = restored[0], *restored[2:]
   t0 = time.perf_counter()
   compiled = step_fn.lower(state, key, data).compile()
   compile_s = time.perf_counter() - t0
-  history, step_s = [], []
-  t_loop = time.perf_counter()
+  t_loop = time.perf_counter() - elapsed
+
+  saved = int(state.step)
+
+  def save():
+    checkpoint.save(checkpoint_path, state, key, history=history, step_seconds=step_s,
+                    elapsed=time.perf_counter() - t_loop, fingerprint=run_fp)
+    return int(state.step)
+
   while int(state.step) < cfg.outer_steps:
     t = time.perf_counter()
     state, meas = compiled(state, key, data)
@@ -303,6 +330,11 @@ def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelC
         raise FloatingPointError(f"reward became {row['reward']} at outer step {done}")
       if progress is not None:
         progress(row)
+    if checkpoint_path is not None and checkpoint_every and done % checkpoint_every == 0:
+      saved = save()
+  if checkpoint_path is not None and (saved != int(state.step) or
+                                      not pathlib.Path(checkpoint_path).exists()):
+    save()
   keep = select(state.logits_C, pool, sizes, cfg, cfg.seed, floor_U)
   seconds = {"compile": compile_s, "loop": time.perf_counter() - t_loop,
              "per_step_median": float(np.median(step_s)) if step_s else 0.0}

@@ -6,6 +6,8 @@ import importlib.metadata
 import json
 import platform
 
+import numpy as np
+
 from jaxcond import atomic
 
 
@@ -39,3 +41,14 @@ def metrics_table(rows: dict[str, dict], ks=(5, 10, 20),
   for name, vals in rows.items():
     lines.append(f"| {name} | " + " | ".join(f"{vals[c]:.4f}" for c in cols) + " |")
   return "\n".join(lines)
+
+
+def degree_profile(interactions) -> dict:
+  """How many users (items) have each number of pairs: {"users"|"items": {"degree": [...],
+  "count": [...]}}, degrees ascending, those with no pair left out."""
+  out = {}
+  for side, degrees in (("users", interactions.user_degrees()),
+                        ("items", interactions.item_degrees())):
+    values, counts = np.unique(degrees[degrees > 0], return_counts=True)
+    out[side] = {"degree": values.tolist(), "count": counts.tolist()}
+  return out

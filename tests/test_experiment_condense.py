@@ -3,9 +3,12 @@
 import json
 import os
 import pathlib
+import re
+import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -89,3 +92,50 @@ def test_false_negative_measurement(tmp_path, user_file):
   rep = json.loads((tmp_path / "false_negatives.json").read_text())
   assert set(rep["rankings"]) == {"proxy", "popularity", "random"}
   assert rep["hidden_pairs"] > 0 and "| proxy |" in proc.stdout
+
+
+def _busy_file(path, n_users=600, n_items=300, per_user=25):
+  """A dataset big enough that the outer loop runs for seconds, not milliseconds."""
+  rng = np.random.default_rng(1)
+  lines = ["who,what"]
+  for u in range(n_users):
+    lines += [f"c{u},p{i}" for i in rng.choice(n_items, per_user, replace=False)]
+  path.write_text("\n".join(lines) + "\n")
+  return path
+
+
+def test_sigkill_mid_loop_then_resume_gives_the_uninterrupted_result(tmp_path):
+  data = _busy_file(tmp_path / "busy.csv")
+  args = [f"--dataset={data}", "--columns=who,what", "--outer_steps=200", "--seeds=0",
+          "--baselines=", "--max_epochs=2", "--min_epochs=0", "--dim=8", "--rho=0.2",
+          "--noreward_signal", "--checkpoint_every=20", f"--cache_dir={tmp_path / 'cache'}"]
+  whole = _run(*args, f"--output_dir={tmp_path / 'whole'}")
+  assert whole.returncode == 0, whole.stderr
+
+  out = tmp_path / "killed"
+  proc = subprocess.Popen([sys.executable, str(ROOT / "experiments" / "condense.py"), *args,
+                           f"--output_dir={out}"], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True,
+                          env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  killed_at = None
+  for line in proc.stdout:  # progress lines: "seed 0 outer    45/300 ..."
+    m = re.search(r"outer\s+(\d+)/200", line)
+    if m and int(m.group(1)) >= 45:
+      killed_at = int(m.group(1))
+      proc.send_signal(signal.SIGKILL)
+      break
+  proc.wait(timeout=60)
+  assert killed_at is not None and proc.returncode == -signal.SIGKILL
+  assert (out / "seed0" / "checkpoint.npz").exists()
+  assert not (out / "report.json").exists() and not (out / "seed0" / "record.json").exists()
+
+  resumed = _run(*args, f"--output_dir={out}")
+  assert resumed.returncode == 0, resumed.stderr
+  assert "resuming the outer loop" in resumed.stdout
+  first_logged = re.search(r"outer\s+(\d+)/200", resumed.stdout)
+  assert 45 <= int(first_logged.group(1)) < 200  # steps before the checkpoint were not rerun
+  for name in ("condensed.tsv", "condensed.csv"):
+    assert (out / "seed0" / name).read_bytes() == (tmp_path / "whole" / "seed0" / name).read_bytes()
+  a, b = (json.loads((d / "report.json").read_text()) for d in (out, tmp_path / "whole"))
+  assert a["condensed"]["test"] == b["condensed"]["test"]
+  assert [r["reward"] for r in a["history"]["0"]] == [r["reward"] for r in b["history"]["0"]]

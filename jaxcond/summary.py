@@ -1,0 +1,316 @@
+"""A report a person reads: report.md and PNG figures beside a condensation's report.json."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from jaxcond import atomic
+
+METRICS = tuple(f"{m}@{k}" for m in ("ndcg", "recall", "hit", "precision") for k in (5, 10, 20))
+HEADLINE = ("ndcg@10", "recall@10")
+LABEL = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10"}
+FIGURES = {
+    "outer_loop.png": "Outer loop per seed: inner validation loss (the reward, lower is better; "
+                      "band ± std over sampled masks), expected number of free pairs kept, "
+                      "wall time.",
+    "retention.png": "Retention (condensed / full-data test metric, mean ± std over seeds) per "
+                     "metric, condensed set against the baselines.",
+    "degrees.png": "How many users and items have each number of training pairs, full training "
+                   "set against the condensed set (log-log).",
+    "tail_head.png": "Retention of NDCG@10 and Recall@10 for the least active (tail) and the "
+                     "other (head) users.",
+}
+DPI = 110
+
+
+def _sets(rep: dict) -> dict:
+  """{name: entry with "retention"} for the condensed set, then each baseline."""
+  return {"condensed": rep, **(rep.get("baselines") or {})}
+
+
+def _metrics(retention: dict) -> list:
+  return [m for m in METRICS if m in retention]
+
+
+def _missing(rep: dict) -> dict:
+  """Figures that this report cannot draw, with the reason."""
+  out = {}
+  if "degrees" not in rep:
+    out["degrees.png"] = "this report has no degree profile (written before `degrees` existed)"
+  if not rep.get("groups"):
+    out["tail_head.png"] = "this report has no per-user-group results"
+  return out
+
+
+def _pm(ret: dict, metric: str) -> str:
+  std = ret.get("std", {}).get(metric)
+  return f"{ret[metric]:.3f}" + ("" if std is None else f" ± {std:.3f}")
+
+
+def _secs(x: float) -> str:
+  return f"{x:.0f} s" if x >= 100 else f"{x:.1f} s" if x >= 1 else f"{x * 1e3:.3g} ms"
+
+
+def _seed_of(key: str) -> str:
+  return key.removeprefix("condensed_seed")
+
+
+def markdown(rep: dict) -> str:
+  """The report as markdown: headline, tables, timing, protocol and figure links."""
+  proto, sizes, seeds = rep["protocol"], rep["sizes"], rep["seeds"]
+  baselines = rep.get("baselines") or {}
+  ret = rep["retention"]
+  size = np.mean([s["size"] for s in rep["per_seed"]])
+  pseudo = np.mean([s.get("pseudo_kept", 0) for s in rep["per_seed"]])
+  lines = [f"# Condensed {proto['dataset']} at ratio {rep['ratio']:g}", ""]
+
+  head = (f"S keeps {size:,.0f} pairs, {rep['size_fraction']:.1%} of the N = "
+          f"{sizes['n_train']:,} training pairs")
+  head += f" ({pseudo:,.0f} of them pseudo pairs)." if pseudo else "."
+  if len(seeds) > 1:
+    head += " " + ", ".join(f"{LABEL[m]} retention {ret[m]:.3f} (worst {ret['worst'][m]:.3f})"
+                           for m in HEADLINE) + f", mean and worst over {len(seeds)} seeds."
+  else:
+    head += " " + ", ".join(f"{LABEL[m]} retention {ret[m]:.3f}" for m in HEADLINE) + " (1 seed)."
+  if baselines:
+    head += " Baselines at the same size: " + "; ".join(
+        f"{name} " + " / ".join(f"{b['retention'][m]:.3f}" for m in HEADLINE)
+        for name, b in baselines.items()) + " (NDCG@10 / Recall@10)."
+  else:
+    head += " No baselines were run."
+  lines += [head, ""]
+
+  sets = _sets(rep)
+  lines += ["## Retention per metric", "",
+            "Condensed-data test metric over full-data test metric, mean ± std over seeds "
+            "(1.0 = no loss). `full` is the full-data test value.", "",
+            "| metric | full | " + " | ".join(sets) + " |",
+            "|---|---:|" + "---:|" * len(sets)]
+  for m in _metrics(ret):
+    cells = [_pm(s["retention"], m) if m in s["retention"] else "–" for s in sets.values()]
+    lines.append(f"| {m} | {rep['full']['test'][m]:.4f} | " + " | ".join(cells) + " |")
+  lines.append("")
+
+  lines += ["## Tail versus head users", ""]
+  groups = rep.get("groups")
+  if groups:
+    tail_def = rep.get("config", {}).get("tail_group", "the least active users")
+    lines += [f"Tail users: {tail_def}; head users: the others. Full-data test values: "
+              + "; ".join(f"{g} " + ", ".join(f"{m} {e['full']['test'][m]:.4f}" for m in HEADLINE)
+                          for g, e in groups.items()) + ".", "",
+              "| users | set | " + " | ".join(f"{m} retention" for m in HEADLINE) + " |",
+              "|---|---|" + "---:|" * len(HEADLINE)]
+    for g, e in groups.items():
+      for name, s in _sets(e).items():
+        lines.append(f"| {g} | {name} | " + " | ".join(_pm(s["retention"], m) for m in HEADLINE)
+                     + " |")
+  else:
+    lines.append("Not available: this report has no per-user-group results.")
+  lines.append("")
+
+  lines += ["## Items", ""]
+  items = rep.get("items")
+  if items:
+    def others(row, fmt):
+      rest = ", ".join(f"{n} {fmt(v)}" for n, v in row.items() if n != "condensed")
+      return f" ({rest})" if rest else ""
+    share, cov, pop = (items[k] for k in ("share_in_S", "coverage@10", "popularity@10"))
+    lines.append(
+        f"{share['condensed']:.1%} of the items keep at least one pair in S"
+        f"{others(share, '{:.1%}'.format)}. Evaluator coverage@10 {cov['condensed']:.3f}"
+        f"{others(cov, '{:.3f}'.format)}; mean popularity of recommended items "
+        f"{pop['condensed']:.4g}{others(pop, '{:.4g}'.format)}.")
+  else:
+    lines.append("Not available: this report has no item-side results.")
+  lines.append("")
+
+  lines += ["## Outer loop and timing", ""]
+  for s in rep["per_seed"]:
+    t, hist = s["timing"], rep["history"][str(s["seed"])]
+    line = (f"- seed {s['seed']}: condensation {_secs(s['condense_seconds'])} (outer loop "
+            f"{_secs(t['loop'])}, compile {_secs(t['compile'])}, median step "
+            f"{_secs(t['per_step_median'])})")
+    if hist:
+      line += (f"; {hist[-1]['step']} outer steps, inner validation loss "
+               f"{hist[0]['reward']:.4f} (step {hist[0]['step']}) → {hist[-1]['reward']:.4f}")
+    lines.append(line)
+  lines += ["", f"Mean {_secs(rep['condense_seconds'])} per seed; proxy model "
+            f"{_secs(rep['proxy_seconds'])} and candidate pool {_secs(rep['pool_seconds'])} "
+            "(both cached across runs).", ""]
+
+  job = rep.get("config", {}).get("job", {})
+  filters = ", ".join(f"{k} {proto[k]}" for k in ("min_rating", "kcore") if proto.get(k))
+  counts = proto["counts"]
+  lines += [
+      "## Protocol", "",
+      f"- dataset: {proto['dataset']} ({counts['users']:,} users, {counts['items']:,} items, "
+      f"{counts['train']:,} / {counts['valid']:,} / {counts['test']:,} train / valid / test "
+      "pairs)",
+      f"- filters: {filters or 'none'}",
+      f"- split: {proto['split']} {proto['ratios']}, seed {proto['seed']}",
+      f"- condensation seeds: {', '.join(map(str, seeds))}; ratio {rep['ratio']:g}; "
+      f"accounting {rep['accounting']}",
+      f"- evaluators: {', '.join(rep['models'])}; proxy model "
+      f"{job.get('proxy_model', 'not recorded')}; baselines: {', '.join(baselines) or 'none'}",
+      "- versions: " + ", ".join(f"{k} {v}" for k, v in rep["versions"].items()),
+      f"- data checksum: `{proto['data_checksum']}`", ""]
+
+  lines += ["## Figures", ""]
+  missing = _missing(rep)
+  for name, caption in FIGURES.items():
+    if name in missing:
+      lines += [f"*{name} not drawn: {missing[name]}.*", ""]
+    else:
+      lines += [f"![{name}]({name})", "", f"*{caption}*", ""]
+  return "\n".join(lines)
+
+
+def _figure(**kw):
+  """A matplotlib Figure outside pyplot: no global backend or figure registry is touched."""
+  from matplotlib.figure import Figure
+  return Figure(layout="constrained", **kw)
+
+
+def _save(fig, path: pathlib.Path) -> pathlib.Path:
+  """Writes `fig` to `path` as a PNG, atomically."""
+  with atomic.atomic_write(path, "wb") as f:
+    fig.savefig(f, format="png", dpi=DPI)
+  return path
+
+
+def _outer_loop(rep, path):
+  fig = _figure(figsize=(13, 3.8))
+  axes = fig.subplots(1, 3)
+  for seed, hist in rep["history"].items():
+    step = np.array([h["step"] for h in hist])
+    reward = np.array([h["reward"] for h in hist])
+    std = np.array([h["reward_std"] for h in hist])
+    line, = axes[0].plot(step, reward, marker=".", label=f"seed {seed}")
+    axes[0].fill_between(step, reward - std, reward + std, color=line.get_color(), alpha=0.2)
+    axes[1].plot(step, [h["expected_free"] for h in hist], marker=".", label=f"seed {seed}")
+    axes[2].plot(step, [h["seconds"] for h in hist], marker=".", label=f"seed {seed}")
+  for ax, title, ylabel in zip(
+      axes, ("reward (lower is better)", "expected size", "wall time"),
+      ("inner validation loss", "E|S| (free pairs kept)", "seconds since loop start")):
+    ax.set(title=title, xlabel="outer step", ylabel=ylabel)
+    ax.ticklabel_format(axis="y", useOffset=False)
+    ax.grid(alpha=0.3)
+  axes[0].legend(fontsize=8)
+  fig.suptitle(f"{rep['protocol']['dataset']}: outer loop")
+  return _save(fig, path)
+
+
+def _bottom(*all_sets) -> float:
+  """Foot of a retention axis: 0.1 below the lowest mean - std, and not below 0."""
+  lo = min(min(r[m] - r.get("std", {}).get(m, 0.0) for m in r if m != "std")
+           for sets in all_sets for r in sets.values())
+  return max(0.0, min(lo, 1.0) - 0.1)
+
+
+def _bars(ax, keys, labels, sets, bottom):
+  """Grouped bars of retention (± std) on `ax`: one group per key, one bar per set; the
+  values are written at the foot of each bar, clear of the error bars."""
+  width = 0.8 / len(sets)
+  x = np.arange(len(keys))
+  for i, (name, ret) in enumerate(sets.items()):
+    mean = np.array([ret[m] for m in keys])
+    std = np.array([ret.get("std", {}).get(m, 0.0) for m in keys])
+    pos = x + (i - (len(sets) - 1) / 2) * width
+    ax.bar(pos, mean, width, yerr=std, capsize=3, label=name)
+    for p, value in zip(pos, mean):
+      ax.annotate(f"{value:.3f}", (p, bottom), xytext=(0, 3), textcoords="offset points",
+                  ha="center", va="bottom", rotation=90, fontsize=7, color="white")
+  ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="full data")
+  ax.set_xticks(x, labels)
+  ax.set_ylim(bottom=bottom)
+  ax.set_ylabel("retention (condensed / full)")
+  ax.grid(axis="y", alpha=0.3)
+
+
+def _retention(rep, path):
+  metrics = _metrics(rep["retention"])
+  sets = {n: {m: s["retention"][m] for m in metrics} | {"std": s["retention"].get("std", {})}
+          for n, s in _sets(rep).items()}
+  fig = _figure(figsize=(max(9.0, 0.4 * len(metrics) * (len(sets) + 1) + 2), 4.2))
+  ax = fig.subplots()
+  _bars(ax, metrics, metrics, sets, _bottom(sets))
+  fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=8)
+  n = len(rep["seeds"])
+  fig.suptitle(f"{rep['protocol']['dataset']} at ratio {rep['ratio']:g}: test retention per "
+               f"metric ({n} seed{'s' * (n != 1)})")
+  return _save(fig, path)
+
+
+def _degrees(rep, path):
+  from matplotlib.ticker import FuncFormatter, LogFormatter
+  key = next(k for k in rep["degrees"] if k.startswith("condensed_"))
+  fig = _figure(figsize=(11, 4.2))
+  axes = fig.subplots(1, 2)
+  for ax, side in zip(axes, ("users", "items")):
+    for name, label, marker in (("train", "full training set", "o"),
+                                (key, f"condensed, seed {_seed_of(key)}", "s")):
+      prof = rep["degrees"][name][side]
+      pairs = int(np.dot(prof["degree"], prof["count"]))
+      ax.plot(prof["degree"], prof["count"], marker=marker, markersize=3.5, linestyle="none",
+              alpha=0.6, label=f"{label}: {sum(prof['count']):,} {side}, {pairs:,} pairs")
+    ax.set(xscale="log", yscale="log", title=side, xlabel=f"pairs per {side[:-1]} (degree)",
+           ylabel=f"number of {side}")
+    for axis in (ax.xaxis, ax.yaxis):
+      axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+      axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+  fig.suptitle(f"{rep['protocol']['dataset']}: degree distribution before and after")
+  return _save(fig, path)
+
+
+def _tail_head(rep, path):
+  groups = rep["groups"]
+  names = list(_sets(next(iter(groups.values()))))
+  per_metric = {}
+  for m in HEADLINE:
+    sets = per_metric[m] = {n: {"std": {}} for n in names}
+    for g, e in groups.items():
+      for n, s in _sets(e).items():
+        sets[n][g] = s["retention"][m]
+        sets[n]["std"][g] = s["retention"].get("std", {}).get(m, 0.0)
+  bottom = _bottom(*per_metric.values())
+  fig = _figure(figsize=(11, 4.2))
+  axes = fig.subplots(1, len(HEADLINE), sharey=True)
+  for ax, (m, sets) in zip(axes, per_metric.items()):
+    _bars(ax, list(groups), [f"{g} users" for g in groups], sets, bottom)
+    ax.set_title(LABEL[m])
+  axes[0].autoscale(axis="y")
+  axes[0].set_ylim(bottom=bottom)
+  fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
+  for ax in axes[1:]:
+    ax.set_ylabel("")
+  fig.suptitle(f"{rep['protocol']['dataset']}: retention for tail versus head users")
+  return _save(fig, path)
+
+
+_DRAW = {"outer_loop.png": _outer_loop, "retention.png": _retention,
+         "degrees.png": _degrees, "tail_head.png": _tail_head}
+
+
+def figures(rep: dict, out_dir) -> list:
+  """Writes every figure this report can draw into `out_dir`; returns their paths."""
+  out_dir = pathlib.Path(out_dir)
+  missing = _missing(rep)
+  return [_DRAW[name](rep, out_dir / name) for name in FIGURES if name not in missing]
+
+
+def write(rep: dict, out_dir) -> dict:
+  """Writes the figures, then report.md, into `out_dir`; returns {file name: path}.
+
+  A stale report.md is removed first, so a failure leaves none rather than an old one."""
+  out_dir = pathlib.Path(out_dir)
+  md_path = out_dir / "report.md"
+  md_path.unlink(missing_ok=True)
+  text = markdown(rep)
+  paths = {p.name: p for p in figures(rep, out_dir)}
+  with atomic.atomic_write(md_path, "w") as f:
+    f.write(text)
+  return {"report.md": md_path, **paths}
