@@ -86,6 +86,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   out = pathlib.Path(FLAGS.output_dir)
   try:
+    common.check_output_dir()
     cfg = condense.job_config()
     known = variants(cfg)
     unknown = set(FLAGS.variants) - set(known)
@@ -126,4 +127,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

@@ -1,6 +1,9 @@
-"""Flags shared by the entry points, and the configs they build (no logic beyond that)."""
+"""Flags shared by the entry points, the configs they build, and early checks of them."""
 
 import pathlib
+import re
+import sys
+import tempfile
 
 from absl import flags
 
@@ -59,6 +62,64 @@ def train_config() -> train_lib.TrainConfig:
   return train_lib.TrainConfig(lr=FLAGS.lr, batch_size=FLAGS.batch_size, reg=FLAGS.reg,
                                max_epochs=FLAGS.max_epochs, min_epochs=FLAGS.min_epochs,
                                patience=FLAGS.patience, eval_every=FLAGS.eval_every)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing (`app.run(main, flags_parser=common.parse_flags)`); a bad flag read
+  from a flagfile is reported with that file and line. Exits 1 on an error, no traceback."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    sys.stderr.write(f"FATAL Flags parsing error: {e}{_flag_origin(str(e), argv)}\n"
+                     "Pass --helpshort or --helpfull to see help on flags.\n")
+    sys.exit(1)
+
+
+def _flag_origin(message: str, argv: list[str]) -> str:
+  """' (in FILE, line N)' for the flag an absl error message names, if a flagfile set it."""
+  m = re.search(r"Unknown command line flag '([^']+)'|flag --([^=\s]+)=", message)
+  if not m:
+    return ""
+  pattern = re.compile(rf"--?(no)?{re.escape(m.group(1) or m.group(2))}(=|\s*$)")
+  for path in _flagfiles(argv[1:], depth=0):
+    try:
+      lines = pathlib.Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+      continue
+    for n, line in enumerate(lines, 1):
+      if pattern.match(line.strip()):
+        return f" (in {path}, line {n})"
+  return ""
+
+
+def _flagfiles(args: list[str], depth: int) -> list[str]:
+  """The --flagfile= paths among `args`, and those the flagfiles name, depth first."""
+  out = []
+  for arg in args:
+    if arg.startswith("--flagfile=") and depth < 10:
+      path = arg.split("=", 1)[1]
+      out.append(path)
+      try:
+        out += _flagfiles(pathlib.Path(path).read_text().split(), depth + 1)
+      except (OSError, UnicodeDecodeError):
+        pass
+  return out
+
+
+def check_output_dir() -> pathlib.Path:
+  """Creates --output_dir and checks a file can be written there, before any long work;
+  a ValueError naming the folder otherwise. Returns the folder."""
+  out = pathlib.Path(FLAGS.output_dir)
+  blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+  if blocker is not None:
+    raise ValueError(f"cannot write to --output_dir={out}: {blocker} is a file, not a folder")
+  try:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=out):
+      pass
+  except OSError as e:
+    raise ValueError(f"cannot write to --output_dir={out}: {e.strerror or e}") from e
+  return out
 
 
 def cache_dir() -> pathlib.Path | None:

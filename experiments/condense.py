@@ -124,6 +124,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
+    common.check_output_dir()
     cfg = job_config()
     data, protocol = common.load_data()
     rep = condensation.run(data, protocol, cfg, model_cfg=common.model_config(),
@@ -157,4 +158,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

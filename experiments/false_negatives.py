@@ -37,6 +37,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
+    common.check_output_dir()
     data, protocol = common.load_data()
     rep = false_negatives.measure(data, rho=FLAGS.rho, fraction=FLAGS.hide_fraction,
                                   model=FLAGS.model, model_cfg=common.model_config(),
@@ -52,4 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

@@ -22,6 +22,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
+    common.check_output_dir()
     model_cfg = common.model_config()
     train_cfg = common.train_config()
     data, protocol = common.load_data()
@@ -41,4 +42,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

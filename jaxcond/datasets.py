@@ -5,6 +5,8 @@ kept, with ratings / timestamps where the dataset has them and `split_tags` wher
 ships its own split. Files are looked for in `<data_dir>/<name>/` (the argument, else
 $JAXCOND_DATA_DIR), then in `<cache_dir>/<name>/` ($JAXCOND_CACHE_DIR, default
 ~/.cache/jaxcond). ML-100k falls back to the copy inside the `neighbors` wheel.
+Nothing is ever written into a data directory (it may be read-only): downloads, splits
+and model fits go to the cache directory.
 """
 
 from __future__ import annotations

@@ -60,7 +60,12 @@ def read_source(cfg: DataConfig) -> Interactions:
 def prepare(cfg: DataConfig, *, cache_dir: pathlib.Path | None = None, use_cache: bool = True,
             log: Callable[[str], None] = lambda s: None) -> tuple[split_lib.DatasetSplit, dict]:
   """Loads, filters and splits; reuses a cached split made with the same settings, sources
-  and code (a cache hit reads no source file beyond hashing it)."""
+  and code (a cache hit reads no source file beyond hashing it).
+
+  Repeated pairs are dropped (the first kept, the count logged). Fewer than 2 items, or a
+  split without validation or test pairs (e.g. every user has one pair: it goes to train),
+  is a DataError. A cache that cannot be written is logged and skipped, not an error.
+  """
   if cfg.split not in ("rs", "given"):
     raise DataError(f"split must be 'rs' or 'given', got {cfg.split!r}")
   if cfg.kcore < 0:
@@ -77,11 +82,15 @@ def prepare(cfg: DataConfig, *, cache_dir: pathlib.Path | None = None, use_cache
     except DataError as e:
       log(f"{e}; rebuilding it")
   inter = preprocess.preprocess(read_source(cfg), min_rating=cfg.min_rating, kcore_k=cfg.kcore,
-                                source=cfg.dataset)
+                                source=cfg.dataset, log=log)
+  if inter.n_items < 2:
+    raise DataError(f"{cfg.dataset} has {inter.n_items} item after filtering; ranking needs "
+                    f"at least 2 items")
   if cfg.split == "rs":
     data = split_lib.random_split(inter, seed=cfg.seed, ratios=tuple(cfg.ratios))
   else:
     data = split_lib.given_split(inter, seed=cfg.seed, valid_ratio=cfg.ratios[1])
+  _check_split(data, cfg)
   protocol = {**settings, "counts": data.summary(), "data_checksum": cache.split_checksum(data)}
   protocol = json.loads(json.dumps(protocol))  # the same types as when read back from the cache
   if use_cache:
@@ -91,6 +100,21 @@ def prepare(cfg: DataConfig, *, cache_dir: pathlib.Path | None = None, use_cache
     except OSError as e:
       log(f"could not cache the split at {path} ({e}); continuing without cache")
   return data, protocol
+
+
+def _check_split(data: split_lib.DatasetSplit, cfg: DataConfig) -> None:
+  """Raises when validation or test is empty: nothing to stop early on or to measure."""
+  empty = [part for part in ("valid", "test") if getattr(data, part).nnz == 0]
+  if not empty:
+    return
+  degrees = data.train.user_degrees() + data.valid.user_degrees() + data.test.user_degrees()
+  hint = ""
+  if cfg.split == "rs":
+    hint = (f" The random split puts a user's only pair in train and a user's two pairs in "
+            f"train and test; {int((degrees < 3).sum()):,} of {degrees.size:,} users have "
+            f"fewer than 3 pairs.")
+  raise DataError(f"the split of {cfg.dataset} leaves no {' and no '.join(empty)} pairs "
+                  f"({data.summary()}).{hint}")
 
 
 @functools.cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -49,12 +50,18 @@ def kcore(inter: Interactions, k_user: int, k_item: int | None = None) -> Intera
 
 
 def preprocess(inter: Interactions, *, min_rating: float | None = None, remove_duplicates=True,
-               kcore_k: int = 0, source: str = "data") -> Interactions:
-  """Threshold, dedup and k-core in that order, then renumbers ids densely."""
+               kcore_k: int = 0, source: str = "data",
+               log: Callable[[str], None] = lambda s: None) -> Interactions:
+  """Threshold, dedup and k-core in that order, then renumbers ids densely; logs how many
+  repeated pairs dedup dropped."""
   if min_rating is not None:
     inter = filter_rating(inter, min_rating, source=source)
   if remove_duplicates:
+    before = inter.nnz
     inter = dedup(inter)
+    if inter.nnz < before:
+      log(f"{source}: dropped {before - inter.nnz:,} repeated (user, item) pairs, keeping the "
+          f"first of each in file order")
   if kcore_k:
     inter = kcore(inter, kcore_k)
   inter = inter.compact()

@@ -3,6 +3,19 @@
 Parsing is vectorised over the raw bytes with numpy, so a file of a million lines
 reads in about a second. Every error is a `DataError` naming the file and, for a bad
 line, its 1-based line number (the header counts as a line).
+
+How odd input is handled (tests/test_hostile.py tries each case):
+- gzip is recognised by its magic bytes, not the name: a plain `x.csv.gz` reads as text;
+  corrupt or truncated gzip data is an error.
+- A UTF-8 byte-order mark and CRLF line endings are accepted; blank lines are skipped.
+- A NUL byte is an error (binary data, or UTF-16 text): the files must be UTF-8 text
+  (ids that are not valid UTF-8 are read as latin-1).
+- There is no CSV quoting: a field that opens a quote it does not close (a quoted
+  field holding the delimiter) is an error; balanced quotes are part of the id.
+- Ids are labels. A column whose every id is a plain decimal int64 (`-5`, `42`) reads as
+  integers; otherwise every id of the column is kept verbatim as text (`007`, `+1`,
+  `10**30`). Duplicated pairs are kept here (`preprocess.dedup` keeps the first).
+- Ratings must be finite numbers and timestamps integers (NaN and inf are errors).
 """
 
 from __future__ import annotations
@@ -140,6 +153,7 @@ def read_table(path, columns, *, delimiter: str | None = None, header: bool | No
   """
   source = str(path)
   data = read_bytes(path) if data is None else gunzip_if_needed(data, source)
+  check_text(data, source)
   if data.startswith(b"\xef\xbb\xbf"):
     data = data[3:]
   if b"\r" in data:
@@ -154,10 +168,11 @@ def read_table(path, columns, *, delimiter: str | None = None, header: bool | No
   delim = _choose_delimiter(delimiter, [line for _, _, line in head])
   first = _split_line(head[0][2], delim)
   second = _split_line(head[1][2], delim) if len(head) > 1 else None
-  indices = _resolve_columns(columns, first, second, header, source)
+  where = (source, head[0][0], _describe(delim))
+  indices = _resolve_columns(columns, first, second, header, where)
   if indices is None:  # detected: the first line is a header
     header = True
-    indices = _resolve_columns(columns, first, second, header, source)
+    indices = _resolve_columns(columns, first, second, header, where)
   if header:
     line_no, offset, line = head[0]
     data, first_line = data[offset + len(line) + 1:], line_no + 1
@@ -169,7 +184,10 @@ def read_table(path, columns, *, delimiter: str | None = None, header: bool | No
                                  first_line)
   if lines_N.size == 0:
     raise DataError(f"no interactions in {source}")
-  return Table(source, dict(zip(indices, cols)), lines_N)
+  table = Table(source, dict(zip(indices, cols)), lines_N)
+  if b'"' in data:
+    _check_quotes(table)
+  return table
 
 
 def read_item_lists(path, *, data: bytes | None = None) -> Table:
@@ -180,6 +198,7 @@ def read_item_lists(path, *, data: bytes | None = None) -> Table:
   """
   source = str(path)
   data = read_bytes(path) if data is None else gunzip_if_needed(data, source)
+  check_text(data, source)
   arr = np.frombuffer(data, dtype=np.uint8)
   _, ends_L = _line_bounds(arr)
   counts_L = _whitespace_token_counts(arr, ends_L)
@@ -236,8 +255,9 @@ def parse_ids(raw_N: np.ndarray) -> np.ndarray:
 
 def _decimal_length(ids_N: np.ndarray) -> np.ndarray:
   """[N] length of the plain decimal form of every int64."""
-  powers = 10 ** np.arange(1, 19, dtype=np.int64)
-  digits_N = np.searchsorted(powers, np.abs(ids_N), side="right") + 1
+  powers = 10 ** np.arange(1, 20, dtype=np.uint64)
+  magnitude_N = np.abs(ids_N).view(np.uint64)  # abs(-2**63) wraps to -2**63: 2**63 as uint64
+  digits_N = np.searchsorted(powers, magnitude_N, side="right") + 1
   return digits_N + (ids_N < 0)
 
 
@@ -263,6 +283,7 @@ def read_inter(path) -> Interactions:
   """Reads a RecBole atomic `.inter` file: tab-separated with `name:type` headers."""
   source = str(path)
   data = read_bytes(path)
+  check_text(data, source)
   head = _first_lines(data.replace(b"\r\n", b"\n"), 1)
   if not head:
     raise DataError(f"no interactions in {source}")
@@ -289,6 +310,32 @@ def read_inter(path) -> Interactions:
 
 
 # --- parsing helpers -------------------------------------------------------
+
+
+def check_text(data: bytes, source: str) -> None:
+  """Raises on a NUL byte, which no UTF-8 text file holds (binary data, UTF-16 text)."""
+  pos = data.find(b"\x00")
+  if pos >= 0:
+    line = data.count(b"\n", 0, pos) + 1
+    raise DataError(f"{source}, line {line}: NUL byte at offset {pos}: not a UTF-8 text file "
+                    f"(binary data, or UTF-16 text?)")
+
+
+def _check_quotes(table: Table) -> None:
+  """Raises on a field that opens a quote it does not close: CSV quoting is not supported."""
+  for name, col in table.fields.items():
+    opens = np.strings.startswith(col, b'"')
+    closes = np.strings.endswith(col, b'"') & (np.strings.str_len(col) >= 2)
+    bad = np.flatnonzero(opens & ~closes)
+    if bad.size:
+      table._fail(bad[0], f"{name} {_show(col[bad[0]])} opens a quote it does not close; "
+                  f"quoted fields are not supported: remove the quotes or use a delimiter "
+                  f"that no field contains")
+
+
+def _describe(delim) -> str:
+  """How a delimiter (bytes, or None for whitespace) reads in a message."""
+  return "whitespace" if delim is None else repr(delim.decode("utf-8", "replace"))
 
 
 def _show(raw) -> str:
@@ -321,7 +368,15 @@ def _choose_delimiter(delimiter, sample) -> bytes | None:
       counts = [line.count(cand.encode()) for line in sample]
       if min(counts) >= 1 and (not consistent or len(set(counts)) == 1):
         return cand.encode()
-  return None
+  # No candidate on every line: some line is short or odd. Whitespace if it gives the same
+  # two or more fields on every line, else the candidate on most lines (so that the error
+  # names the odd line, not line 1).
+  whitespace_fields = {len(line.split()) for line in sample}
+  if len(whitespace_fields) == 1 and min(whitespace_fields) >= 2:
+    return None
+  on_lines = [sum(cand.encode() in line for line in sample) for cand in SNIFF_DELIMITERS]
+  best = int(np.argmax(on_lines))
+  return SNIFF_DELIMITERS[best].encode() if 2 * on_lines[best] >= len(sample) else None
 
 
 def _split_line(line: bytes, delim) -> list[str]:
@@ -368,13 +423,18 @@ def _find_name(spec: str, names: list[str]):
   return None
 
 
-def _resolve_columns(columns, first, second, header, source):
-  """{name: index}, or None when `header` is None and the first line is a header."""
+def _resolve_columns(columns, first, second, header, where):
+  """{name: index}, or None when `header` is None and the first line is a header.
+
+  `where` is (source, line number of the first line, the delimiter as shown)."""
+  source, line_no, delim = where
   named = {k: v for k, v in columns.items() if isinstance(v, str) and not v.isdigit()}
   if header is None:
     if named:
-      found = all(_find_name(v, first) is not None for v in named.values())
-      is_header = found or _looks_like_header(first, second, range(len(first)))
+      found = {v: _find_name(v, first) is not None for v in named.values()}
+      # All names found, or one that is no role name (roles fall back to positions).
+      is_header = (all(found.values()) or any(f for v, f in found.items() if v not in ROLES)
+                   or _looks_like_header(first, second, range(len(first))))
     else:
       numeric = [int(v) for k, v in columns.items() if k in ("rating", "timestamp")]
       is_header = _looks_like_header(first, second, [int(v) for v in columns.values()],
@@ -386,15 +446,21 @@ def _resolve_columns(columns, first, second, header, source):
     if isinstance(spec, (int, np.integer)) or (isinstance(spec, str) and spec.isdigit()):
       out[key] = int(spec)
       if out[key] < 0:
-        raise DataError(f"column index must be >= 0, got {spec!r}")
+        raise DataError(f"{source}: column index must be >= 0, got {spec!r}")
     elif header:
       out[key] = _find_name(spec, first)
       if out[key] is None:
-        raise DataError(f"{source}: no column {spec!r} in header {first}")
+        raise DataError(f"{source}, line {line_no}: no column {spec!r} in header {first} "
+                        f"(split on {delim})")
     elif spec in ROLES:
       out[key] = ROLES.index(spec)
+    elif header is False:
+      raise DataError(f"{source}: column {spec!r} is named but the file has no header "
+                      f"(header=False); name columns by 0-based index")
     else:
-      raise DataError(f"{source}: column {spec!r} is named but the file has no header")
+      raise DataError(f"{source}, line {line_no}: no column {spec!r}: the first line, split "
+                      f"on {delim}, is {first}, not a header naming it (wrong delimiter? "
+                      f"no header? then name columns by 0-based index)")
   return out
 
 
@@ -418,6 +484,7 @@ def _whitespace_token_counts(arr, ends_L) -> np.ndarray:
 
 def _split_columns(data, delim, indices, min_fields, source, first_line):
   """Columns `indices` ([N] bytes arrays) of the non-blank lines, and their numbers."""
+  shown_delim = _describe(delim)
   if delim is not None and len(delim) > 1:
     free = next((bytes([b]) for b in (0x1F, 0x1E, 0x1D, 0x00, 0x01) if bytes([b]) not in data),
                 None)
@@ -443,8 +510,8 @@ def _split_columns(data, delim, indices, min_fields, source, first_line):
   if short.size:
     line = short[0]
     raise DataError(
-        f"{source}, line {line + first_line}: expected at least {min_fields} fields, got "
-        f"{fields_L[line]}: {_show(data[starts_L[line]:ends_L[line]])}")
+        f"{source}, line {line + first_line}: expected at least {min_fields} fields split on "
+        f"{shown_delim}, got {fields_L[line]}: {_show(data[starts_L[line]:ends_L[line]])}")
   kept_fields = fields_L[keep_L]
   uniform = (kept_fields.size > 0 and (delim is None or keep_L.all())
              and np.all(kept_fields == kept_fields[0]))

@@ -1,5 +1,7 @@
 """The whole job on a small synthetic dataset: report, exports, caching of full runs."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,39 @@ def test_tail_compensation(tmp_path, data, tail):
   else:
     assert rep["sizes"]["fixed"] == 0
     assert all(deg_kept.get(u, 0) >= np.ceil(0.1 * d - 1e-9) for u, d in deg_train.items())
+
+
+def test_same_seed_twice_gives_bit_identical_sets_and_finished_seeds_are_not_rerun(tmp_path,
+                                                                                    data):
+  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=6), seeds=(0, 1),
+                               rho=0.3, baselines=(), reward_signal=False)
+  seed0 = dataclasses.replace(cfg, seeds=(0,))
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=3, min_epochs=0)
+  kw = dict(model_cfg=ModelConfig(dim=8), train_cfg=train_cfg, cache_dir=tmp_path / "cache")
+  protocol = {"data_checksum": "synthetic"}
+  a = condensation.run(data, protocol, cfg, out_dir=tmp_path / "a", log=lambda s: None, **kw)
+  b = condensation.run(data, protocol, seed0, out_dir=tmp_path / "b", log=lambda s: None, **kw)
+
+  def tests(rep):  # the evaluators' test metrics per seed (timings differ, these may not)
+    return [m["test"] for m in rep["condensed"]["per_seed"]]
+
+  for kind in ("csv", "npz", "recbole_train"):
+    path_a, path_b = a["files"]["0"][kind], b["files"]["0"][kind]
+    assert path_a != path_b
+    with open(path_a, "rb") as fa, open(path_b, "rb") as fb:
+      assert fa.read() == fb.read(), kind
+  assert tests(a)[:1] == tests(b)
+  with open(a["files"]["0"]["csv"], "rb") as f0, open(a["files"]["1"]["csv"], "rb") as f1:
+    assert f0.read() != f1.read()  # another seed, another set
+  logs = []
+  again = condensation.run(data, protocol, cfg, out_dir=tmp_path / "a", log=logs.append, **kw)
+  assert sum("done before" in line for line in logs) == 2
+  assert not any("outer" in line for line in logs)
+  assert again["per_seed"] == a["per_seed"] and tests(again) == tests(a)
+  logs.clear()
+  fresh = condensation.run(data, protocol, seed0, out_dir=tmp_path / "a", log=logs.append,
+                           resume=False, **kw)
+  assert any("outer" in line for line in logs) and tests(fresh) == tests(a)[:1]
+  with pytest.raises(ValueError, match="other settings or data"):
+    condensation.run(data, protocol, dataclasses.replace(cfg, rho=0.4), out_dir=tmp_path / "a",
+                     log=lambda s: None, **kw)

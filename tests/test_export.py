@@ -1,9 +1,12 @@
 """Tests of jaxcond.export: what is written reads back (jaxcond.readers) unchanged."""
 
 import gzip
+import pathlib
+import tempfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from jaxcond import export, preprocess, readers
 from jaxcond.interactions import TEST, TRAIN, VALID, DataError, Interactions
@@ -95,3 +98,52 @@ def test_npz_and_condensed_bundle(tmp_path, random_interactions):
     return sorted(zip(x.user_ids[x.users()].astype(str), x.item_ids[x.indices].astype(str)))
 
   assert pairs(back) == pairs(inter)
+
+
+# --- property: a random subset, exported, reads back as the same ids and pairs ---------
+
+LETTER_IDS = st.text(st.characters(categories=("L",)), min_size=1, max_size=6)
+INT_IDS = st.integers(-(2**63), 2**63 - 1)
+
+
+@st.composite
+def _subsets(draw):
+  """A random Interactions (ids all int64 or all text per side) and a non-empty subset."""
+  users = draw(st.lists(draw(st.sampled_from((LETTER_IDS, INT_IDS))), min_size=1, max_size=6,
+                        unique=True))
+  items = draw(st.lists(draw(st.sampled_from((LETTER_IDS, INT_IDS))), min_size=1, max_size=6,
+                        unique=True))
+  n = draw(st.integers(1, 25))
+  pick = st.lists(st.integers(0, 10**6), min_size=n, max_size=n)
+  inter = Interactions.from_original_ids(
+      np.array(users)[np.array(draw(pick)) % len(users)],
+      np.array(items)[np.array(draw(pick)) % len(items)],
+      ratings=np.array(draw(st.lists(st.floats(-1e6, 1e6, width=32), min_size=n, max_size=n))),
+      timestamps=np.array(draw(st.lists(INT_IDS, min_size=n, max_size=n))))
+  keep = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+  keep[draw(st.integers(0, n - 1))] = True
+  return inter.subset(keep).compact()
+
+
+def _same(a, b) -> bool:
+  """Equal ids (value and type), pairs in CSR order, ratings and timestamps. Not
+  `checksum()`, which also sees the width of the id strings' dtype."""
+  return (np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+          and a.user_ids.tolist() == b.user_ids.tolist()
+          and a.item_ids.tolist() == b.item_ids.tolist()
+          and a.ratings.tolist() == b.ratings.tolist()
+          and a.timestamps.tolist() == b.timestamps.tolist())
+
+
+@settings(max_examples=50, deadline=None)
+@given(inter=_subsets(), delimiter=st.sampled_from(("\t", ",", ";", " ", "::")),
+       header=st.booleans(), gz=st.booleans())
+def test_property_export_round_trip(inter, delimiter, header, gz):
+  with tempfile.TemporaryDirectory() as tmp:
+    path = pathlib.Path(tmp) / ("out.txt.gz" if gz else "out.txt")
+    export.write_delimited(inter, path, delimiter=delimiter, header=header)
+    back = readers.read_delimited(path, columns=(0, 1, 2, 3), delimiter=delimiter,
+                                  header=header)
+    assert _pairs(back) == _pairs(inter) and _same(back, inter)
+    export.write_inter(inter, pathlib.Path(tmp) / "out.inter")
+    assert _same(readers.read_inter(pathlib.Path(tmp) / "out.inter"), inter)
