@@ -102,24 +102,6 @@ def job_config() -> condensation.JobConfig:
       reward_signal=FLAGS.reward_signal, baselines=tuple(FLAGS.baselines))
 
 
-def table(rep: dict) -> str:
-  keys = ("ndcg@10", "recall@10", "ndcg@20", "recall@20")
-  lines = [f"| {rep['accounting']} accounting, ratio {rep['ratio']} | |S|/N | "
-           + " | ".join(keys) + " | retention ndcg@10 | retention recall@10 |",
-           "|---|---:|" + "---:|" * (len(keys) + 2)]
-  rows = [("full data", 1.0, rep["full"]["test"], None),
-          ("condensed", rep["size_fraction"], rep["condensed"]["test"], rep["retention"])]
-  rows += [(name, b["size_fraction"], b["test"], b["retention"])
-           for name, b in rep["baselines"].items()]
-  for name, size, test, ret in rows:
-    r = ("| 1.000 | 1.000 |" if ret is None
-         else f"| {ret['ndcg@10']:.3f} (worst {ret['worst']['ndcg@10']:.3f}) "
-              f"| {ret['recall@10']:.3f} (worst {ret['worst']['recall@10']:.3f}) |")
-    lines.append(f"| {name} | {size:.3f} | " + " | ".join(f"{test[k]:.4f}" for k in keys)
-                 + " " + r)
-  return "\n".join(lines)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -133,7 +115,7 @@ def main(argv):
                            resume=FLAGS.resume, checkpoint_every=FLAGS.checkpoint_every)
   except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
-  print(table(rep))
+  print(summary.table(rep))
   for group, g in rep["groups"].items():
     base = ", ".join(f"{b} {e['retention']['ndcg@10']:.3f}" for b, e in g["baselines"].items())
     print(f"{group} users: retention ndcg@10 {g['retention']['ndcg@10']:.3f}, recall@10 "

@@ -63,8 +63,8 @@ def restore(path, like, fingerprint: str) -> Restored | None:
   arrays, meta = cache.load_arrays(path)
   if meta.get("fingerprint") != fingerprint:
     raise ValueError(f"checkpoint {path} was written by a run with other settings or data; "
-                     f"resume it with the same ones, or start afresh (--noresume, or another "
-                     f"--output_dir)")
+                     f"resume it with the same ones, or start afresh (--noresume / resume=False, "
+                     f"or another output folder)")
   like_leaves, treedef = jax.tree.flatten(like)
   if meta["n_leaves"] != len(like_leaves):
     raise ValueError(f"checkpoint {path} holds {meta['n_leaves']} arrays, the state has "

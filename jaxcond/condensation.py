@@ -358,8 +358,8 @@ def _read_record(path: pathlib.Path, fingerprint: str) -> dict:
     raise DataError(f"{path} is unreadable ({e}); delete it to rerun that seed") from e
   if record.get("fingerprint") != fingerprint:
     raise ValueError(f"{path} was written by a run with other settings or data; resume "
-                     f"with the same ones, or start afresh (--noresume, or another "
-                     f"--output_dir)")
+                     f"with the same ones, or start afresh (--noresume / resume=False, or "
+                     f"another output folder)")
   return record
 
 

@@ -314,3 +314,23 @@ def write(rep: dict, out_dir) -> dict:
   with atomic.atomic_write(md_path, "w") as f:
     f.write(text)
   return {"report.md": md_path, **paths}
+
+
+def table(rep: dict) -> str:
+  """The printed table: full data, condensed set and baselines (test metrics, |S|/N,
+  retention with its worst seed)."""
+  keys = ("ndcg@10", "recall@10", "ndcg@20", "recall@20")
+  lines = [f"| {rep['accounting']} accounting, ratio {rep['ratio']} | |S|/N | "
+           + " | ".join(keys) + " | retention ndcg@10 | retention recall@10 |",
+           "|---|---:|" + "---:|" * (len(keys) + 2)]
+  rows = [("full data", 1.0, rep["full"]["test"], None),
+          ("condensed", rep["size_fraction"], rep["condensed"]["test"], rep["retention"])]
+  rows += [(name, b["size_fraction"], b["test"], b["retention"])
+           for name, b in rep["baselines"].items()]
+  for name, size, test, ret in rows:
+    r = ("| 1.000 | 1.000 |" if ret is None
+         else f"| {ret['ndcg@10']:.3f} (worst {ret['worst']['ndcg@10']:.3f}) "
+              f"| {ret['recall@10']:.3f} (worst {ret['worst']['recall@10']:.3f}) |")
+    lines.append(f"| {name} | {size:.3f} | " + " | ".join(f"{test[k]:.4f}" for k in keys)
+                 + " " + r)
+  return "\n".join(lines)

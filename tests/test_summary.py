@@ -136,3 +136,16 @@ def test_missing_required_key_raises(rep, tmp_path):
   with pytest.raises(KeyError):
     summary.write(rep, tmp_path)
   assert not (tmp_path / "report.md").exists()
+
+
+def test_printed_table_rows(rep):
+  for part in ("full", "condensed"):
+    rep[part]["test"] = {**rep[part]["test"], "ndcg@20": 0.3, "recall@20": 0.4}
+  rep["baselines"]["random"]["test"] = rep["full"]["test"]
+  lines = summary.table(rep).splitlines()
+  assert lines[0].startswith("| honest accounting, ratio 0.25 | |S|/N | ndcg@10 |")
+  assert lines[2] == ("| full data | 1.000 | 0.2000 | 0.2000 | 0.3000 | 0.4000 "
+                      "| 1.000 | 1.000 |")
+  assert lines[3].startswith("| condensed | 0.250 | 0.2000 |")
+  assert lines[3].endswith("| 0.912 (worst 0.892) | 0.912 (worst 0.892) |")
+  assert lines[4].startswith("| random | 0.250 |") and len(lines) == 5

@@ -1,0 +1,198 @@
+"""A few-line Python API for notebooks: load a dataset, condense it, evaluate, export.
+
+  import jaxcond.api as jc
+  ds = jc.load("ml-100k", min_rating=3)
+  res = jc.condense(ds, ratio=0.25, out_dir="runs/ml-100k-condensed")
+  print(res.table())
+
+Options carry the names of experiments/condense.py's flags (inner training: `inner_<field>`,
+and `reward`) and default to the same dataclasses the CLI's flags default to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import pathlib
+from typing import Callable
+
+import numpy as np
+
+from jaxcond import condensation, condenser, export as export_lib, inner, models, report, summary
+from jaxcond import train as train_lib
+from jaxcond.interactions import Interactions
+from jaxcond.pipeline import DataConfig, prepare
+from jaxcond.split import DatasetSplit
+
+
+def _fields(cls, skip=()) -> list[str]:
+  return [f.name for f in dataclasses.fields(cls) if f.name not in skip]
+
+
+_DATA = {**{n: n for n in _fields(DataConfig, ("dataset",))}, "split_seed": "seed"}
+_INNER = {**{f"inner_{n}": n for n in _fields(inner.InnerConfig)}, "reward": "reward"}
+_CONDENSE = _fields(condenser.CondenseConfig, ("ratio", "inner", "seed"))
+_JOB = _fields(condensation.JobConfig, ("condense",))
+_MODEL = _fields(models.ModelConfig)
+_TRAIN = _fields(train_lib.TrainConfig)
+_OPTIONS = ["ratio", *_CONDENSE, *_INNER, *_JOB, *_MODEL, *_TRAIN]
+_RUN = ["resume", "checkpoint_every"]  # condensation.run's own; unset: its (the CLI's) defaults
+
+
+def _check(options: dict, known, what: str) -> None:
+  """TypeError naming unknown options (and close matches), listing the valid ones."""
+  for name in options:
+    if name not in known:
+      close = difflib.get_close_matches(name, known, n=1)
+      hint = f" (did you mean {close[0]!r}?)" if close else ""
+      raise TypeError(f"unknown {what} option {name!r}{hint}; valid: {', '.join(sorted(known))}")
+
+
+def _pick(options: dict, names) -> dict:
+  """The options among `names` (a list, or {option: field}), lists made tuples."""
+  rename = names if isinstance(names, dict) else {n: n for n in names}
+  return {rename[k]: tuple(v) if isinstance(v, list) else v
+          for k, v in options.items() if k in rename}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+  """A prepared train / valid / test split (dense ids) and its protocol (settings, checksum)."""
+
+  name: str
+  split: DatasetSplit
+  protocol: dict
+  cache_dir: pathlib.Path | None = None
+
+  @property
+  def train(self) -> Interactions:
+    return self.split.train
+
+  def summary(self) -> str:
+    s = self.split.summary()
+    return (f"{self.name}: {s['users']:,} users, {s['items']:,} items; {s['train']:,} train / "
+            f"{s['valid']:,} valid / {s['test']:,} test pairs; checksum "
+            f"{self.protocol['data_checksum'][:16]}")
+
+  def __repr__(self) -> str:
+    return f"Dataset({self.summary()})"
+
+
+def load(dataset: str, *, cache_dir=None, log: Callable[[str], None] | None = None,
+         **data_options) -> Dataset:
+  """Loads, filters and splits `dataset` (a known name or a file) as the CLI does, cached.
+
+  data_options: the DataConfig fields (data_dir, columns, delimiter, header, min_rating,
+  kcore, split, seed (or split_seed, the CLI's name), ratios).
+  """
+  _check(data_options, _DATA, "data")
+  cfg = DataConfig(dataset=str(dataset), **_pick(data_options, _DATA))
+  cache = None if cache_dir is None else pathlib.Path(cache_dir)
+  split, protocol = prepare(cfg, cache_dir=cache, log=log or (lambda s: None))
+  return Dataset(str(dataset), split, protocol, cache)
+
+
+def configs(ratio: float = condenser.CondenseConfig.ratio, **options):
+  """(JobConfig, ModelConfig, TrainConfig) of `condense`'s options; unset: the CLI defaults."""
+  _check(options, _OPTIONS, "condense")
+  ccfg = condenser.CondenseConfig(ratio=ratio, inner=inner.InnerConfig(**_pick(options, _INNER)),
+                                  **_pick(options, _CONDENSE))
+  return (condensation.JobConfig(condense=ccfg, **_pick(options, _JOB)),
+          models.ModelConfig(**_pick(options, _MODEL)),
+          train_lib.TrainConfig(**_pick(options, _TRAIN)))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Result:
+  """A condensation's report (the CLI's report.json), its folder and its dataset."""
+
+  report: dict
+  out_dir: pathlib.Path
+  dataset: Dataset
+
+  @property
+  def retention(self) -> dict:
+    """Metric(condensed) / metric(full data) of the first evaluator, mean over seeds."""
+    return self.report["retention"]
+
+  @property
+  def size_fraction(self) -> float:
+    return self.report["size_fraction"]
+
+  def table(self) -> str:
+    """The CLI's markdown table: full data, condensed set and baselines."""
+    return summary.table(self.report)
+
+  def condensed(self, seed: int | None = None) -> Interactions:
+    """The condensed training set of `seed` (default: the first), read back from its npz,
+    in the dataset's id space (ready for `evaluate`)."""
+    seed = self.report["seeds"][0] if seed is None else seed
+    files = self.report["files"]
+    if str(seed) not in files:
+      raise ValueError(f"no condensed set for seed {seed}; seeds: {self.report['seeds']}")
+    train = self.dataset.train
+    with np.load(files[str(seed)]["npz"]) as z:
+      users, items = z["user_index"], z["item_index"]
+      same = (np.array_equal(train.user_ids.astype(str)[users], z["user"])
+              and np.array_equal(train.item_ids.astype(str)[items], z["item"]))
+    if not same:
+      raise ValueError(f"{files[str(seed)]['npz']} does not match dataset {self.dataset.name}")
+    return Interactions.from_pairs(users, items, n_users=train.n_users, n_items=train.n_items,
+                                   user_ids=train.user_ids, item_ids=train.item_ids)
+
+  def __repr__(self) -> str:
+    r = self.retention
+    return (f"Result({self.dataset.name}, ratio {self.report['ratio']}, |S|/N "
+            f"{self.size_fraction:.3f}, retention ndcg@10 {r['ndcg@10']:.3f} recall@10 "
+            f"{r['recall@10']:.3f}, {self.out_dir})")
+
+
+def condense(dataset: Dataset, ratio: float = condenser.CondenseConfig.ratio, *, out_dir,
+             seeds=condensation.JobConfig.seeds, log: Callable[[str], None] | None = print,
+             **options) -> Result:
+  """Condenses `dataset`'s training split once per seed, as experiments/condense.py does.
+
+  Writes out_dir/report.json, report.md and figures (jaxcond.summary), and every seed's
+  condensed set under out_dir/seed<k>/; finished seeds and checkpoints found there are
+  resumed (resume=False: start afresh). options: fields of CondenseConfig, JobConfig,
+  ModelConfig and TrainConfig by name, of InnerConfig as inner_<name> (e.g. outer_steps=50,
+  eval_models=("bpr_mf",), dim=64), and resume / checkpoint_every.
+  """
+  _check(options, _OPTIONS + _RUN, "condense")
+  run_options = {k: options.pop(k) for k in _RUN if k in options}
+  job, model_cfg, train_cfg = configs(ratio, seeds=seeds, **options)
+  out = pathlib.Path(out_dir)
+  rep = condensation.run(dataset.split, dataset.protocol, job, model_cfg=model_cfg,
+                         train_cfg=train_cfg, out_dir=out, cache_dir=dataset.cache_dir,
+                         log=log or (lambda s: None), **run_options)
+  report.write_json_atomic(out / "report.json", rep)
+  summary.write(rep, out)
+  return Result(rep, out, dataset)
+
+
+def evaluate(dataset: Dataset, train: Interactions, model: str = "bpr_mf", *, seed: int = 0,
+             log: Callable[[str], None] | None = None, **options) -> dict:
+  """Trains `model` on `train` (pairs in the dataset's id space, e.g. `Result.condensed()`)
+  with the evaluators' step-matched schedule; returns its test metrics (all training and
+  validation items masked), with per-group ("groups") and item-side ("items") figures.
+  Unlike the report's evaluators, negatives may include the proxy's false negatives.
+
+  options: ModelConfig and TrainConfig fields (dim, lr, max_epochs, ...).
+  """
+  _check(options, [*_MODEL, *_TRAIN], "evaluate")
+  if (train.n_users, train.n_items) != (dataset.train.n_users, dataset.train.n_items):
+    raise ValueError(f"train has {train.n_users} users x {train.n_items} items, the dataset "
+                     f"{dataset.train.n_users} x {dataset.train.n_items}: not its id space")
+  _, metrics = condensation.evaluate_on(
+      model, dataset.split, train, seed=seed, log=log,
+      model_cfg=models.ModelConfig(**_pick(options, _MODEL)),
+      train_cfg=train_lib.TrainConfig(**_pick(options, _TRAIN)))
+  return metrics["test"]
+
+
+def export(interactions: Interactions, dataset: Dataset, out_dir,
+           name: str = "condensed") -> dict:
+  """Writes `interactions` in original ids (CSV, TSV, npz) and RecBole benchmark files with
+  the dataset's validation and test parts; returns {format: path}."""
+  s = dataset.split
+  return export_lib.export_condensed(out_dir, name, interactions, s.valid, s.test)
