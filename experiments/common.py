@@ -5,9 +5,10 @@ import re
 import sys
 import tempfile
 
+import jax
 from absl import flags
 
-from jaxcond import models, report
+from jaxcond import models, report, sharding
 from jaxcond import train as train_lib
 from jaxcond.pipeline import DataConfig, prepare
 
@@ -44,6 +45,13 @@ flags.DEFINE_integer("seed", 0, "Seed of model initialisation and training.")
 flags.DEFINE_string("output_dir", "runs/train", "Where results go.")
 flags.DEFINE_string("cache_dir", None, "Cache of splits and full-data runs "
                     "(default $JAXCOND_CACHE_DIR, else ~/.cache/jaxcond).")
+flags.DEFINE_integer("devices", 0, "Devices the outer loop is split over (along users): 0 "
+                     "for none (one device, unpadded), N for the first N, -1 for all of "
+                     "every process.")
+flags.DEFINE_string("coordinator_address", None, "Multi-process runs: host:port of process "
+                    "0 (jax.distributed); every process runs the same command.")
+flags.DEFINE_integer("num_processes", 1, "Multi-process runs: how many processes.")
+flags.DEFINE_integer("process_id", 0, "Multi-process runs: this process's index.")
 FLAGS = flags.FLAGS
 
 
@@ -120,6 +128,28 @@ def check_output_dir() -> pathlib.Path:
   except OSError as e:
     raise ValueError(f"cannot write to --output_dir={out}: {e.strerror or e}") from e
   return out
+
+
+def init_distributed() -> None:
+  """jax.distributed.initialize from the flags, before any computation (CPU collectives
+  over gloo, so that several processes on one or many hosts work without accelerators)."""
+  if FLAGS.num_processes == 1:
+    return
+  if not FLAGS.coordinator_address:
+    raise ValueError("--num_processes > 1 needs --coordinator_address=host:port")
+  if not 0 <= FLAGS.process_id < FLAGS.num_processes:
+    raise ValueError(f"--process_id must be in [0, {FLAGS.num_processes}), got "
+                     f"{FLAGS.process_id}")
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                             num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
+
+
+def mesh():
+  """The mesh --devices asks for, or None."""
+  if FLAGS.devices == 0:
+    return None
+  return sharding.make_mesh(None if FLAGS.devices < 0 else FLAGS.devices)
 
 
 def cache_dir() -> pathlib.Path | None:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from absl import app, flags  # noqa: E402
 
 from experiments import common  # noqa: E402
-from jaxcond import condensation, condenser, inner, summary  # noqa: E402
+from jaxcond import condensation, condenser, inner, sharding, summary  # noqa: E402
 from jaxcond.interactions import DataError  # noqa: E402
 
 _C = condenser.CondenseConfig()
@@ -107,12 +107,14 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
     common.check_output_dir()
+    common.init_distributed()
     cfg = job_config()
     data, protocol = common.load_data()
     rep = condensation.run(data, protocol, cfg, model_cfg=common.model_config(),
                            train_cfg=common.train_config(), out_dir=FLAGS.output_dir,
                            cache_dir=common.cache_dir(), log=lambda s: print(s, flush=True),
-                           resume=FLAGS.resume, checkpoint_every=FLAGS.checkpoint_every)
+                           resume=FLAGS.resume, checkpoint_every=FLAGS.checkpoint_every,
+                           mesh=common.mesh())
   except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
   print(summary.table(rep))
@@ -134,6 +136,9 @@ def main(argv):
           f"{snr_end:.2f} at end")
   print(f"condensation {rep['condense_seconds']:.1f}s per seed (+ proxy "
         f"{rep['proxy_seconds']:.1f}s, cached across runs)")
+  if not sharding.is_main_process():
+    print(f"process {FLAGS.process_id}: the report is written by process 0")
+    return
   common.write_result("report.json", rep)
   paths = summary.write(rep, FLAGS.output_dir)
   print(f"wrote {paths['report.md']} and {len(paths) - 1} figures")

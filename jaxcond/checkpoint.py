@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxcond import cache
+from jaxcond import cache, sharding
 
 
 class Restored(NamedTuple):
@@ -44,7 +44,7 @@ def save(path, state, key, *, history: list, step_seconds: list, elapsed: float,
          fingerprint: str) -> None:
   """Writes the state's leaves, the key's data and the measurements so far."""
   leaves = jax.tree.leaves(state)
-  arrays = {f"leaf{i:03d}": np.asarray(x) for i, x in enumerate(leaves)}
+  arrays = {f"leaf{i:03d}": sharding.to_host(x) for i, x in enumerate(leaves)}
   arrays["key_data"] = np.asarray(jax.random.key_data(key))
   meta = {"fingerprint": fingerprint, "n_leaves": len(leaves), "history": history,
           "step_seconds": step_seconds, "elapsed": elapsed}

@@ -20,7 +20,7 @@ import numpy as np
 
 from jaxcond import cache, checkpoint, condenser, datasets, export, models
 from jaxcond import pool as pool_lib, proxy as proxy_lib
-from jaxcond import report, tail as tail_lib
+from jaxcond import report, sharding, tail as tail_lib
 from jaxcond import train as train_lib
 from jaxcond.graph import build_graph
 from jaxcond.interactions import DataError, Interactions
@@ -175,13 +175,14 @@ def _retention(part: list[dict], full: list[dict]) -> dict:
 def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models.ModelConfig,
         train_cfg: train_lib.TrainConfig, out_dir, cache_dir=None,
         log: Callable[[str], None] = print, resume: bool = True,
-        checkpoint_every: int = 20) -> dict:
+        checkpoint_every: int = 20, mesh=None) -> dict:
   """Condenses once per seed, exports, evaluates; returns the report.
 
   Resumable: each seed's outer loop checkpoints to <out_dir>/seed<k>/checkpoint.npz every
   `checkpoint_every` steps, and a finished seed's record (<out_dir>/seed<k>/record.json) is
   read back instead of rerun, when made by the same settings and data (else ValueError).
-  resume=False deletes both first.
+  resume=False deletes both first. With a `mesh` (sharding.make_mesh) the outer loop runs
+  split along users over its devices, in one process or several.
   """
   out_dir = pathlib.Path(out_dir)
   n_train = data.train.nnz
@@ -218,15 +219,18 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
   names = ("condensed", *cfg.baselines)
   seed_fp = checkpoint.fingerprint(
       protocol["data_checksum"], _jsonable({**dataclasses.asdict(cfg), "seeds": None}),
-      dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), _code_version())
+      dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), _code_version(),
+      "unpadded" if mesh is None else f"padded to {sharding.PAD}")
 
   def one_seed(seed: int) -> dict:
     """Condenses with `seed`, exports, evaluates: the seed's record (JSON-able)."""
     ccfg = dataclasses.replace(cfg.condense, seed=seed)
     t_seed = time.perf_counter()
-    sdata = condenser.step_data(pool, rows, proxy, data.valid, graph, sizes, ccfg, max_degree)
-    start = condenser.init_state(sdata, ccfg, prior)
-    start_logits = np.array(start.logits_C)  # a host copy: the outer loop donates `start`
+    sdata = condenser.step_data(pool, rows, proxy, data.valid, graph, sizes, ccfg, max_degree,
+                                mesh=mesh)
+    start = condenser.init_state(sdata, ccfg, prior, mesh=mesh)
+    # A host copy (less padding): the outer loop donates `start`.
+    start_logits = sharding.to_host(start.logits_C)[:pool.size].copy()
     key = jax.random.key(seed)
     signal = {}
     if cfg.reward_signal:
@@ -245,7 +249,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
                                 state=start, sizes=sizes, floor_U=floor_U, progress=progress,
                                 log_every=max(1, ccfg.outer_steps // 20), checkpoint_path=ckpt,
                                 checkpoint_every=checkpoint_every,
-                                run_id=f"{seed_fp}-{seed}")
+                                run_id=f"{seed_fp}-{seed}", mesh=mesh)
     if cfg.reward_signal:
       signal["end"] = condenser.reward_signal(result.logits_C, key, sdata, ccfg, model_cfg,
                                               max_degree)

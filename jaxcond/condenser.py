@@ -22,7 +22,7 @@ import optax
 from jaxcond import budget as budget_lib
 from jaxcond import checkpoint
 from jaxcond import inner as inner_lib
-from jaxcond import negatives, reinforce
+from jaxcond import negatives, reinforce, sharding
 from jaxcond import tail as tail_lib
 from jaxcond.graph import Graph
 from jaxcond.models import ModelConfig
@@ -102,6 +102,9 @@ class StepData(NamedTuple):
   budget: jnp.ndarray  # scalar: expected number of kept free candidates
   neg_graph: Graph  # positives that inner negatives avoid (the original training pairs)
   grads_RxLxD: jnp.ndarray  # one-step mode: inner_lib.first_step_grads, else [0, 0, 0]
+  # Keep probability of the candidates without a logit: None, all 1 (fixed pairs); on a
+  # mesh (sharding.py) float32 [C], 1 for fixed pairs and 0 for padding.
+  fixed_C: jnp.ndarray | None = None
 
 
 class State(NamedTuple):
@@ -111,25 +114,56 @@ class State(NamedTuple):
 
 
 def step_data(pool: Pool, rows: Rows, start: dict, valid, neg_graph: Graph, sizes: dict,
-              cfg: CondenseConfig, max_degree: int) -> StepData:
+              cfg: CondenseConfig, max_degree: int, mesh=None) -> StepData:
   """Device arrays of one condensation; in one-step mode also the candidates' first-step
-  gradients, with cfg.inner.train_negatives negatives each drawn from cfg.seed."""
+  gradients, with cfg.inner.train_negatives negatives each drawn from cfg.seed.
+
+  With a `mesh` (sharding.make_mesh), candidates, rows and users are padded and split
+  along the mesh (see sharding.py), the rest replicated.
+  """
+  n_cand, n_users = pool.size, pool.n_users
+  cand_RxL, user_R = rows.cand_RxL, rows.user_R
+  users_C, items_C, free_C = pool.users_C, pool.items_C, (~pool.fixed_C).astype(np.float32)
+  user_UxD = np.asarray(start_params(start, cfg.inner)["user"])
+  fixed_C = None
+  if mesh is not None:
+    C, R, U = (sharding.padded(n, mesh) for n in (n_cand, user_R.shape[0], n_users))
+    cand_RxL = sharding.pad_to(np.where(cand_RxL == n_cand, C, cand_RxL), R, fill=C)
+    user_R = sharding.pad_to(user_R, R, fill=U - 1)  # still sorted: padded users come last
+    users_C = sharding.pad_to(users_C, C, fill=n_users - 1)
+    items_C = sharding.pad_to(items_C, C)
+    fixed_C = sharding.pad_to(pool.fixed_C.astype(np.float32), C)
+    free_C = sharding.pad_to(free_C, C)
+    user_UxD = sharding.pad_to(user_UxD, U)
+    n_cand = C
+  in_row = np.minimum(cand_RxL, n_cand - 1)
+  host = {
+      "users_C": users_C, "items_C": items_C, "cand_RxL": cand_RxL, "user_R": user_R,
+      "items_RxL": np.where(cand_RxL < n_cand, items_C[in_row], 0).astype(np.int32),
+      "original_RxL": ((cand_RxL < n_cand) & ~sharding.pad_to(pool.pseudo_C, n_cand)[in_row]
+                       ).astype(np.float32),
+      "user": user_UxD}
+  place = jnp.asarray if mesh is None else (lambda x: sharding.put(x, sharding.split(mesh)))
+  keep = jnp.asarray if mesh is None else (lambda x: sharding.put(x, sharding.replicated(mesh)))
   inner = inner_lib.InnerData(
-      users_C=jnp.asarray(pool.users_C), items_C=jnp.asarray(pool.items_C),
-      cand_RxL=jnp.asarray(rows.cand_RxL), user_R=jnp.asarray(rows.user_R),
-      items_RxL=jnp.asarray(np.append(pool.items_C, 0)[rows.cand_RxL]),
-      original_RxL=jnp.asarray(np.append(~pool.pseudo_C, False)[rows.cand_RxL], jnp.float32),
-      valid_users_T=jnp.asarray(valid.users(), jnp.int32),
-      valid_items_T=jnp.asarray(valid.indices, jnp.int32),
-      start=start_params(start, cfg.inner),
-      norm=jnp.asarray(sizes["total"] / pool.n_users, jnp.float32))
-  grads = jnp.zeros((0, 0, 0), jnp.float32)
+      users_C=place(host["users_C"]), items_C=place(host["items_C"]),
+      cand_RxL=place(host["cand_RxL"]), user_R=place(host["user_R"]),
+      items_RxL=place(host["items_RxL"]), original_RxL=place(host["original_RxL"]),
+      valid_users_T=keep(np.asarray(valid.users(), np.int32)),
+      valid_items_T=keep(np.asarray(valid.indices, np.int32)),
+      start={"user": place(host["user"]),
+             "item": keep(np.asarray(start_params(start, cfg.inner)["item"]))},
+      norm=keep(np.float32(sizes["total"] / pool.n_users)))
+  if mesh is not None:
+    neg_graph = jax.tree.map(lambda x: sharding.put(sharding.to_host(x),
+                                                    sharding.replicated(mesh)), neg_graph)
+  grads = keep(np.zeros((0, 0, 0), np.float32))
   if cfg.inner.fast:
     grads = _first_step_grads(inner, neg_graph, jax.random.key(cfg.seed),
                               cfg.inner.train_negatives, max_degree)
-  return StepData(inner=inner, free_C=jnp.asarray(~pool.fixed_C, jnp.float32),
-                  budget=jnp.asarray(float(sizes["free"]), jnp.float32), neg_graph=neg_graph,
-                  grads_RxLxD=grads)
+  return StepData(inner=inner, free_C=place(free_C), budget=keep(np.float32(sizes["free"])),
+                  neg_graph=neg_graph, grads_RxLxD=grads,
+                  fixed_C=None if fixed_C is None else place(fixed_C))
 
 
 def start_params(proxy: dict, cfg: inner_lib.InnerConfig) -> dict:
@@ -174,21 +208,35 @@ def scale_by_global_rms(eps: float = 1e-30) -> optax.GradientTransformation:
   return optax.GradientTransformation(init_fn, update_fn)
 
 
-def init_state(data: StepData, cfg: CondenseConfig, prior_C=None) -> State:
-  """The start: `prior_C` logits (e.g. proxy.prior_logits) shifted to the budget, or
-  equal keep probabilities on the free candidates."""
+def init_state(data: StepData, cfg: CondenseConfig, prior_C=None, mesh=None) -> State:
+  """The start: `prior_C` logits (e.g. proxy.prior_logits, one per pool candidate) shifted
+  to the budget, or equal keep probabilities on the free candidates. With a `mesh`, as
+  step_data(mesh=...): padded and split along the mesh."""
   if prior_C is None:
     q = data.budget / jnp.sum(data.free_C)
     logits = jnp.where(data.free_C > 0, jnp.log(q) - jnp.log1p(-q), 0.0)
   else:
-    prior_C = jnp.asarray(prior_C, jnp.float32)
+    prior_C = np.asarray(prior_C, np.float32)
+    prior_C = (jnp.asarray(prior_C) if mesh is None else
+               sharding.put(sharding.pad_to(prior_C, data.free_C.shape[0]),
+                            sharding.split(mesh)))
     tau = budget_lib.budget_shift(prior_C, data.budget, data.free_C)
     logits = jnp.where(data.free_C > 0, prior_C - tau, 0.0)
-  return State(logits, outer_optimizer(cfg).init(logits), jnp.zeros((), jnp.int32))
+  state = State(logits, outer_optimizer(cfg).init(logits), jnp.zeros((), jnp.int32))
+  if mesh is None:
+    return state
+  return sharding.put_tree(state, state_shardings(state, mesh))
 
 
-def keep_probs(logits_C, free_C):
-  return jnp.where(free_C > 0, jax.nn.sigmoid(logits_C), 1.0)
+def state_shardings(state: State, mesh):
+  """Logits and optimiser moments split along the mesh, counters replicated."""
+  return sharding.first_axis_split(state, {state.logits_C.shape[0]}, mesh)
+
+
+def keep_probs(logits_C, free_C, fixed_C=None):
+  """Keep probabilities: sigmoid of the logit, else 1 (fixed), or fixed_C if given."""
+  rest = 1.0 if fixed_C is None else fixed_C
+  return jnp.where(free_C > 0, jax.nn.sigmoid(logits_C), rest)
 
 
 def _draw_negatives(key, users, graph: Graph, n_items: int, max_degree: int):
@@ -219,15 +267,17 @@ def make_rewards_fn(cfg: CondenseConfig, hparams: ModelConfig, max_degree: int) 
   return rewards
 
 
-def make_step(cfg: CondenseConfig, hparams: ModelConfig, max_degree: int) -> Callable:
-  """The jitted outer step: (state, key, data) -> (state, measurements)."""
+def make_step(cfg: CondenseConfig, hparams: ModelConfig, max_degree: int,
+              state_sharding=None) -> Callable:
+  """The jitted outer step: (state, key, data) -> (state, measurements). On a mesh, pass
+  state_shardings(...) so that the state keeps its layout from step to step."""
   optimizer = outer_optimizer(cfg)
   rewards_fn = make_rewards_fn(cfg, hparams, max_degree)
 
   def step(state: State, key, data: StepData):
     key = jax.random.fold_in(key, state.step)
     k_mask, k_inner = jax.random.split(key)
-    probs_C = keep_probs(state.logits_C, data.free_C)
+    probs_C = keep_probs(state.logits_C, data.free_C, data.fixed_C)
     masks_KxC = reinforce.sample_masks(k_mask, probs_C, cfg.num_samples)
     rewards_KxU = rewards_fn(masks_KxC, k_inner, data)
     group_C = data.inner.users_C if cfg.credit == "user" else None
@@ -244,7 +294,9 @@ def make_step(cfg: CondenseConfig, hparams: ModelConfig, max_degree: int) -> Cal
             "grad_norm": jnp.linalg.norm(grad_C)}
     return State(logits, opt_state, state.step + 1), meas
 
-  return jax.jit(step, donate_argnums=(0,))
+  if state_sharding is None:
+    return jax.jit(step, donate_argnums=(0,))
+  return jax.jit(step, donate_argnums=(0,), out_shardings=(state_sharding, None))
 
 
 def select(logits_C, pool: Pool, sizes: dict, cfg: CondenseConfig, seed: int,
@@ -283,28 +335,32 @@ def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelC
              floor_U: np.ndarray | None = None,
              progress: Callable[[dict], None] | None = None, log_every: int = 10,
              checkpoint_path=None, checkpoint_every: int = 0,
-             run_id: str = "") -> CondenseResult:
+             run_id: str = "", mesh=None) -> CondenseResult:
   """Runs cfg.outer_steps outer steps from `state` (default: the uniform start), then
   selects the set (with per-user floors floor_U if given).
 
   With `checkpoint_path`, the loop resumes from the checkpoint there (if any) and writes
   one every `checkpoint_every` steps and at the end; `run_id` names what the caller
   knows determines the run (e.g. the data checksum), beside the settings and the pool.
+  With a `mesh`, `data` (and `state`) come from step_data / init_state with that mesh.
   """
   key = jax.random.key(cfg.seed)
-  state = init_state(data, cfg) if state is None else state
-  step_fn = make_step(cfg, hparams, max_degree)
+  state = init_state(data, cfg, mesh=mesh) if state is None else state
+  layout = None if mesh is None else state_shardings(state, mesh)
+  step_fn = make_step(cfg, hparams, max_degree, state_sharding=layout)
   history, step_s, elapsed = [], [], 0.0
   if checkpoint_path is not None:
     run_fp = checkpoint.fingerprint(
         run_id, dataclasses.asdict(cfg), dataclasses.asdict(hparams), max_degree,
-        pool.users_C, pool.items_C, pool.fixed_C, pool.pseudo_C, state.logits_C,
-        np.zeros(0) if floor_U is None else floor_U)
+        pool.users_C, pool.items_C, pool.fixed_C, pool.pseudo_C,
+        sharding.to_host(state.logits_C), np.zeros(0) if floor_U is None else floor_U)
     restored = checkpoint.restore(checkpoint_path, state, run_fp)
     if restored is not None:
       if not np.array_equal(restored.key_data, jax.random.key_data(key)):
         raise ValueError(f"checkpoint {checkpoint_path} holds another PRNG key")
       state, history, step_s, elapsed = restored[0], *restored[2:]
+      if mesh is not None:
+        state = sharding.put_tree(state, layout)
   t0 = time.perf_counter()
   compiled = step_fn.lower(state, key, data).compile()
   compile_s = time.perf_counter() - t0
@@ -335,10 +391,11 @@ def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelC
   if checkpoint_path is not None and (saved != int(state.step) or
                                       not pathlib.Path(checkpoint_path).exists()):
     save()
-  keep = select(state.logits_C, pool, sizes, cfg, cfg.seed, floor_U)
+  logits_C = sharding.to_host(state.logits_C)[:pool.size]  # less any padding
+  keep = select(logits_C, pool, sizes, cfg, cfg.seed, floor_U)
   seconds = {"compile": compile_s, "loop": time.perf_counter() - t_loop,
              "per_step_median": float(np.median(step_s)) if step_s else 0.0}
-  return CondenseResult(keep, np.asarray(state.logits_C), sizes, history, seconds)
+  return CondenseResult(keep, logits_C, sizes, history, seconds)
 
 
 def reward_signal(logits_C, key, data: StepData, cfg: CondenseConfig, hparams: ModelConfig,
@@ -351,10 +408,15 @@ def reward_signal(logits_C, key, data: StepData, cfg: CondenseConfig, hparams: M
   the inner model's validation loss, beside ln 2 (what a model that learned nothing gets).
   """
   rewards_fn = jax.jit(make_rewards_fn(cfg, hparams, max_degree))
-  probs_C = keep_probs(logits_C, data.free_C)
+  logits_C = np.asarray(logits_C, np.float32)
+  if data.fixed_C is not None:  # on a mesh: the padded length, split like free_C
+    logits_C = sharding.put(sharding.pad_to(logits_C, data.free_C.shape[0]),
+                            data.free_C.sharding)
+  probs_C = keep_probs(logits_C, data.free_C, data.fixed_C)
   masks = reinforce.sample_masks(jax.random.fold_in(key, 1), probs_C, n_masks)
-  table_MxKxU = np.stack([np.asarray(rewards_fn(masks, jax.random.fold_in(key, 100 + j), data),
-                                     np.float64) for j in range(n_keys)], axis=1)
+  table_MxKxU = np.stack([
+      sharding.to_host(rewards_fn(masks, jax.random.fold_in(key, 100 + j), data)).astype(
+          np.float64) for j in range(n_keys)], axis=1)
   out = {"reward_mean": float(table_MxKxU.sum(-1).mean()), "ln2": float(np.log(2.0)),
          "n_masks": n_masks, "n_keys": n_keys}
   out["global"] = _snr(table_MxKxU.sum(-1), n_keys)

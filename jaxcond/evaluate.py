@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
 
+from jaxcond import sharding
 from jaxcond.interactions import Interactions
 
 METRICS = ("recall", "ndcg", "hit", "precision")
@@ -29,7 +31,8 @@ def evaluate(score_fn: ScoreFn, eval_params, *, history: Interactions,
              exclude: Sequence[Interactions], target: Interactions,
              ks: Sequence[int] = DEFAULT_KS, block_users: int = 256,
              groups: dict[str, np.ndarray] | None = None,
-             popularity_I: np.ndarray | None = None, coverage_k: int = 10) -> dict:
+             popularity_I: np.ndarray | None = None, coverage_k: int = 10,
+             mesh=None) -> dict:
   """Mean top-K metrics over the users with at least one target item.
 
   Args:
@@ -49,6 +52,8 @@ def evaluate(score_fn: ScoreFn, eval_params, *, history: Interactions,
       results["items"] holds coverage@K (share of all items recommended to someone in
       a top-K list, K = coverage_k) and popularity@K (mean popularity of the recommended
       items, over all top-K slots).
+    mesh: optional device mesh (sharding.make_mesh): each block's dense [B, I] arrays
+      are split along users over its devices (B rounded up to a multiple of its size).
 
   Returns:
     `{"recall@K", "ndcg@K", "hit@K", "precision@K" for K in ks, "n_users"}`. A K
@@ -77,8 +82,10 @@ def evaluate(score_fn: ScoreFn, eval_params, *, history: Interactions,
   values_MxU = np.zeros((len(names), 0))
   top_UxK = np.zeros((0, min(max(ks), n_items)), np.int32)
   if users_U.size:
+    if mesh is not None:
+      block_users = -(-block_users // mesh.size) * mesh.size
     values_MxU, top_UxK = _per_user(score_fn, eval_params, users_U, history, exclude, target,
-                                    ks, block_users)
+                                    ks, block_users, mesh)
   results = _results(names, values_MxU, users_U, top_UxK, popularity_I, coverage_k)
   if groups:
     results["groups"] = {}
@@ -89,10 +96,15 @@ def evaluate(score_fn: ScoreFn, eval_params, *, history: Interactions,
   return results
 
 
-def _per_user(score_fn, eval_params, users_U, history, exclude, target, ks, block_users):
+def _per_user(score_fn, eval_params, users_U, history, exclude, target, ks, block_users,
+              mesh=None):
   """Metric values [M, U] and top items [U, max K] of the users users_U, block by block."""
   n_items = target.n_items
   block = min(int(block_users), int(users_U.size))
+  rows = None
+  if mesh is not None:
+    block = -(-block // mesh.size) * mesh.size
+    rows = NamedSharding(mesh, P(sharding.AXIS))
   starts = range(0, users_U.size, block)
   blocks = [users_U[s:s + block] for s in starts]
   # One padded length per coordinate list for the whole call, so that every block
@@ -110,7 +122,7 @@ def _per_user(score_fn, eval_params, users_U, history, exclude, target, ks, bloc
     tgt_rc = _coords(target, users_b, pad_target, block)
     per_block.append(_block_metrics(
         eval_params, users_B, *hist_rc, *excl_rc, *tgt_rc,
-        score_fn=score_fn, ks=ks, n_items=n_items))
+        score_fn=score_fn, ks=ks, n_items=n_items, rows=rows))
 
   # Pulled after dispatch so host and device overlap.
   values_MxU = np.concatenate([np.asarray(v, np.float64)[:, :b.size]
@@ -131,20 +143,25 @@ def _results(names, values_MxU, users_U, top_UxK, popularity_I, k: int) -> dict:
   return out
 
 
-@functools.partial(jax.jit, static_argnames=("score_fn", "ks", "n_items"))
+@functools.partial(jax.jit, static_argnames=("score_fn", "ks", "n_items", "rows"))
 def _block_metrics(eval_params, users_B, hist_rows_H, hist_items_H, excl_rows_E,
-                   excl_items_E, tgt_rows_T, tgt_items_T, *, score_fn, ks, n_items):
+                   excl_items_E, tgt_rows_T, tgt_items_T, *, score_fn, ks, n_items,
+                   rows=None):
   """Per-user metric values [len(METRICS) * len(ks), B] and top items [B, max K].
 
-  Users without target pairs in the block (padding included) get zeros.
+  Users without target pairs in the block (padding included) get zeros. rows: a
+  sharding that splits the dense [B, I] blocks along users (None: one device).
   """
-  n_block = users_B.shape[0]
-  history_BxI = jnp.zeros((n_block, n_items), jnp.float32).at[
-      hist_rows_H, hist_items_H].set(1.0, mode="drop")
-  target_BxI = jnp.zeros((n_block, n_items), jnp.bool_).at[
-      tgt_rows_T, tgt_items_T].set(True, mode="drop")
+  def split(x):
+    return x if rows is None else jax.lax.with_sharding_constraint(x, rows)
 
-  scores_BxI = score_fn(eval_params, users_B, history_BxI).astype(jnp.float32)
+  n_block = users_B.shape[0]
+  history_BxI = split(jnp.zeros((n_block, n_items), jnp.float32).at[
+      hist_rows_H, hist_items_H].set(1.0, mode="drop"))
+  target_BxI = split(jnp.zeros((n_block, n_items), jnp.bool_).at[
+      tgt_rows_T, tgt_items_T].set(True, mode="drop"))
+
+  scores_BxI = split(score_fn(eval_params, users_B, history_BxI).astype(jnp.float32))
   # Scattering -inf straight into the scores beats a dense mask + where.
   scores_BxI = scores_BxI.at[excl_rows_E, excl_items_E].set(-jnp.inf, mode="drop")
   k_max = min(max(ks), n_items)

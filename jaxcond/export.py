@@ -3,6 +3,10 @@
 Every file is written to a temporary file beside it and renamed into place, so a killed
 run never leaves a truncated file; what is written reads back (jaxcond.readers) as the
 same pairs, ids, ratings, timestamps and split tags.
+
+Pseudo flags (`pseudo_N`: which pairs the proxy model added, not in the user's file) are
+written as a last column `pseudo` of 0 / 1: in text files after the other columns, in
+RecBole files as the field `pseudo:float`, which jaxcond.readers.read_inter skips.
 """
 
 from __future__ import annotations
@@ -22,21 +26,23 @@ SPLIT_NAMES = ("train", "valid", "test")
 
 
 def write_delimited(inter: Interactions, path, *, delimiter: str = "\t", header: bool = True,
-                    split_tag_names: Sequence[str] | None = None) -> None:
-  """Writes pairs in original ids, with rating, timestamp and split columns if present.
+                    split_tag_names: Sequence[str] | None = None, pseudo_N=None) -> None:
+  """Writes pairs in original ids, with rating, timestamp and split columns if present,
+  and a last column `pseudo` (0 / 1) when `pseudo_N` ([nnz] bool, CSR order) is given.
 
   The split column holds `split_tag_names[tag]` (default SPLIT_NAMES). A `.gz` path is
   gzip'ed. The file is written to a temporary file and moved in atomically.
   """
-  names, cols = _export_columns(inter, delimiter, split_tag_names)
+  names, cols = _export_columns(inter, delimiter, split_tag_names, pseudo_N)
   _write_rows(path, names if header else None, cols, delimiter)
 
 
-def write_inter(inter: Interactions, path) -> None:
-  """Writes a RecBole atomic `.inter` file in original ids (atomically)."""
-  names, cols = _export_columns(inter, "\t", None)
+def write_inter(inter: Interactions, path, *, pseudo_N=None) -> None:
+  """Writes a RecBole atomic `.inter` file in original ids (atomically), with a field
+  `pseudo:float` (0 / 1) when `pseudo_N` ([nnz] bool, CSR order) is given."""
+  names, cols = _export_columns(inter, "\t", None, pseudo_N)
   types = {"user": "user_id:token", "item": "item_id:token", "rating": "rating:float",
-           "timestamp": "timestamp:float"}
+           "timestamp": "timestamp:float", "pseudo": "pseudo:float"}
   keep = [j for j, name in enumerate(names) if name in types]
   _write_rows(path, [types[names[j]] for j in keep], [cols[j] for j in keep], "\t")
 
@@ -59,24 +65,42 @@ def export_condensed(out_dir, name: str, condensed: Interactions, valid: Interac
                      test: Interactions, *, pseudo_N=None) -> dict:
   """The condensed training set in original ids as CSV, TSV and npz, and as RecBole
   benchmark files (`recbole/<name>/<name>.{train,valid,test}.inter`, the original
-  validation and test kept apart). Returns {format: path}."""
+  validation and test kept apart). Returns {format: path}.
+
+  With `pseudo_N` ([nnz] bool in the CSR order of `condensed`: the pairs the proxy model
+  added), every file flags them: a `pseudo` column (0 / 1) in the CSV and TSV, `pseudo` in
+  the npz, and a `pseudo:float` field in the RecBole files (0 throughout validation and
+  test, so that the three files have the same fields)."""
+  pseudo_N = None if pseudo_N is None else _flags(pseudo_N, condensed.nnz)
   out = pathlib.Path(out_dir)
   recbole = out / "recbole" / name
   recbole.mkdir(parents=True, exist_ok=True)
   paths = {"csv": out / "condensed.csv", "tsv": out / "condensed.tsv",
            "npz": out / "condensed.npz"}
-  write_delimited(condensed, paths["csv"], delimiter=",")
-  write_delimited(condensed, paths["tsv"], delimiter="\t")
-  extra = {} if pseudo_N is None else {"pseudo": np.asarray(pseudo_N, bool)}
+  write_delimited(condensed, paths["csv"], delimiter=",", pseudo_N=pseudo_N)
+  write_delimited(condensed, paths["tsv"], delimiter="\t", pseudo_N=pseudo_N)
+  extra = {} if pseudo_N is None else {"pseudo": pseudo_N}
   write_npz(condensed, paths["npz"], **extra)
   for part, inter in (("train", condensed), ("valid", valid), ("test", test)):
     bare = dataclasses.replace(inter, ratings=None, timestamps=None, split_tags=None)
+    flags = (None if pseudo_N is None else pseudo_N if part == "train"
+             else np.zeros(inter.nnz, bool))
     paths[f"recbole_{part}"] = recbole / f"{name}.{part}.inter"
-    write_inter(bare, paths[f"recbole_{part}"])
+    write_inter(bare, paths[f"recbole_{part}"], pseudo_N=flags)
   return {k: str(v) for k, v in paths.items()}
 
 
-def _export_columns(inter, delimiter, split_tag_names):
+def _flags(pseudo_N, nnz: int) -> np.ndarray:
+  """[nnz] bool pseudo flags, checked."""
+  flags = np.asarray(pseudo_N)
+  if flags.shape != (nnz,):
+    raise ValueError(f"pseudo flags have shape {flags.shape}, expected ({nnz},)")
+  if flags.dtype != bool and not np.isin(flags, (0, 1)).all():
+    raise ValueError("pseudo flags must be booleans or 0 / 1")
+  return flags.astype(bool)
+
+
+def _export_columns(inter, delimiter, split_tag_names, pseudo_N=None):
   users_N = inter.users()
   names = ["user", "item"]
   cols = [_id_strings(inter.user_ids, delimiter, "user")[users_N],
@@ -94,6 +118,9 @@ def _export_columns(inter, delimiter, split_tag_names):
     tag_names = np.array(SPLIT_NAMES if split_tag_names is None else split_tag_names)
     names.append("split")
     cols.append(tag_names[inter.split_tags.astype(np.int64)])
+  if pseudo_N is not None:
+    names.append("pseudo")
+    cols.append(np.array(["0", "1"])[_flags(pseudo_N, inter.nnz).astype(np.int64)])
   return names, cols
 
 

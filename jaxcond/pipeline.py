@@ -72,6 +72,12 @@ def prepare(cfg: DataConfig, *, cache_dir: pathlib.Path | None = None, use_cache
     raise DataError(f"kcore must be >= 0, got {cfg.kcore}")
   settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "data_dir"}
   settings["sources"] = source_checksums(cfg)
+  if (cfg.min_rating is not None and _is_file(cfg.dataset) and len(cfg.columns) < 3
+      and not cfg.dataset.endswith((".inter", ".inter.gz"))):
+    named = ",".join(map(str, cfg.columns))
+    raise DataError(f"{cfg.dataset}: no rating column selected (--columns={named} names the "
+                    f"user and item columns only; add the rating column as the third, e.g. "
+                    f"--columns={named},rating), so --min_rating={cfg.min_rating} cannot apply")
   key = cache.settings_key({**settings, "code": _code_version()})
   path = datasets.resolve_cache_dir(cache_dir) / "splits" / f"{_slug(cfg.dataset)}-{key}.npz"
   if use_cache and path.exists():

@@ -450,8 +450,9 @@ def _resolve_columns(columns, first, second, header, where):
     elif header:
       out[key] = _find_name(spec, first)
       if out[key] is None:
+        hint = "; name your columns with --columns=USER,ITEM[,RATING]" if spec in ROLES else ""
         raise DataError(f"{source}, line {line_no}: no column {spec!r} in header {first} "
-                        f"(split on {delim})")
+                        f"(split on {delim}){hint}")
     elif spec in ROLES:
       out[key] = ROLES.index(spec)
     elif header is False:

@@ -13,14 +13,23 @@ HEADLINE = ("ndcg@10", "recall@10")
 LABEL = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10"}
 FIGURES = {
     "outer_loop.png": "Outer loop per seed: inner validation loss (the reward, lower is better; "
-                      "band ± std over sampled masks), expected number of free pairs kept, "
+                      "band ± std over sampled masks), expected number of free pairs kept "
+                      "(the fixed pairs not counted; dashed: the budget of free pairs), "
                       "wall time.",
     "retention.png": "Retention (condensed / full-data test metric, mean ± std over seeds) per "
                      "metric, condensed set against the baselines.",
     "degrees.png": "How many users and items have each number of training pairs, full training "
-                   "set against the condensed set (log-log).",
+                   "set against the condensed set (log-log). Only users and items with at "
+                   "least one pair are counted: the protocol counts every item, also those "
+                   "whose pairs all went to validation or test.",
     "tail_head.png": "Retention of NDCG@10 and Recall@10 for the least active (tail) and the "
                      "other (head) users.",
+}
+# One-line definitions of the baselines (condensation.py); other names get none.
+BASELINES = {
+    "random": "a uniform random subset of the original training pairs of the same size",
+    "zero_update": "this pipeline with no outer update: the proxy prior's top pairs at the "
+                   "same budget",
 }
 DPI = 110
 
@@ -57,6 +66,46 @@ def _seed_of(key: str) -> str:
   return key.removeprefix("condensed_seed")
 
 
+def _sizes_line(sizes: dict) -> str:
+  """|S| as fixed plus free pairs, or "" for a report without them."""
+  if "free" not in sizes or "fixed" not in sizes:
+    return ""
+  if not sizes["fixed"]:
+    return (f" All {sizes['free']:,} pairs are free pairs, chosen by the outer loop "
+            "(no fixed pairs).")
+  return (f" |S| = {sizes['fixed']:,} fixed pairs (the tail users' pairs, always kept) + "
+          f"{sizes['free']:,} free pairs chosen by the outer loop.")
+
+
+def _beaten(rep: dict) -> str:
+  """Plain sentences naming each baseline whose retention of NDCG@10 or Recall@10 is higher
+  than the condensed set's (at the 3 decimals shown), overall or for tail users."""
+  tail = (rep.get("groups") or {}).get("tail")
+  sentences = []
+  for name, b in (rep.get("baselines") or {}).items():
+    parts = []
+    over = [m for m in HEADLINE
+            if round(b["retention"][m], 3) > round(rep["retention"][m], 3)]
+    if over:
+      parts.append("on " + " and ".join(
+          f"{LABEL[m]} ({b['retention'][m]:.3f} vs {rep['retention'][m]:.3f})" for m in over))
+    tail_b = (tail.get("baselines") or {}).get(name) if tail else None
+    if tail_b:
+      ours, theirs = tail["retention"], tail_b["retention"]
+      under = [m for m in HEADLINE if round(theirs[m], 3) > round(ours[m], 3)]
+      if under:
+        parts.append("for tail users (" + ", ".join(
+            f"{LABEL[m]} {theirs[m]:.3f} vs {ours[m]:.3f}" for m in under) + ")")
+    if parts:
+      sentences.append(f"**{name} beats the condensed set " + " and ".join(parts) + ".**")
+  if sentences:
+    return " " + " ".join(sentences)
+  if rep.get("baselines"):
+    where = "overall or for tail users" if tail else "overall"
+    return f" No baseline beats the condensed set on NDCG@10 or Recall@10 ({where})."
+  return ""
+
+
 def markdown(rep: dict) -> str:
   """The report as markdown: headline, tables, timing, protocol and figure links."""
   proto, sizes, seeds = rep["protocol"], rep["sizes"], rep["seeds"]
@@ -69,6 +118,7 @@ def markdown(rep: dict) -> str:
   head = (f"S keeps {size:,.0f} pairs, {rep['size_fraction']:.1%} of the N = "
           f"{sizes['n_train']:,} training pairs")
   head += f" ({pseudo:,.0f} of them pseudo pairs)." if pseudo else "."
+  head += _sizes_line(sizes)
   if len(seeds) > 1:
     head += " " + ", ".join(f"{LABEL[m]} retention {ret[m]:.3f} (worst {ret['worst'][m]:.3f})"
                            for m in HEADLINE) + f", mean and worst over {len(seeds)} seeds."
@@ -78,9 +128,14 @@ def markdown(rep: dict) -> str:
     head += " Baselines at the same size: " + "; ".join(
         f"{name} " + " / ".join(f"{b['retention'][m]:.3f}" for m in HEADLINE)
         for name, b in baselines.items()) + " (NDCG@10 / Recall@10)."
+    head += _beaten(rep)
   else:
     head += " No baselines were run."
   lines += [head, ""]
+  defined = [name for name in baselines if name in BASELINES]
+  if defined:
+    lines += ["Baselines, each the same size as S:", ""]
+    lines += [f"- {name}: {BASELINES[name]}" for name in defined] + [""]
 
   sets = _sets(rep)
   lines += ["## Retention per metric", "",
@@ -138,7 +193,12 @@ def markdown(rep: dict) -> str:
     lines.append(line)
   lines += ["", f"Mean {_secs(rep['condense_seconds'])} per seed; proxy model "
             f"{_secs(rep['proxy_seconds'])} and candidate pool {_secs(rep['pool_seconds'])} "
-            "(both cached across runs).", ""]
+            "(both cached across runs)."]
+  if "free" in sizes:
+    lines.append(f"E|S| in outer_loop.png counts the free pairs only: the outer loop holds it "
+                 f"at the budget of {sizes['free']:,} free pairs; the "
+                 f"{sizes.get('fixed', 0):,} fixed pairs come on top.")
+  lines.append("")
 
   job = rep.get("config", {}).get("job", {})
   filters = ", ".join(f"{k} {proto[k]}" for k in ("min_rating", "kcore") if proto.get(k))
@@ -191,27 +251,41 @@ def _outer_loop(rep, path):
     axes[0].fill_between(step, reward - std, reward + std, color=line.get_color(), alpha=0.2)
     axes[1].plot(step, [h["expected_free"] for h in hist], marker=".", label=f"seed {seed}")
     axes[2].plot(step, [h["seconds"] for h in hist], marker=".", label=f"seed {seed}")
+  sizes = rep.get("sizes", {})
+  fixed = f"{sizes['fixed']:,}" if "fixed" in sizes else "not recorded"
   for ax, title, ylabel in zip(
-      axes, ("reward (lower is better)", "expected size", "wall time"),
+      axes, ("reward (lower is better)", f"expected free pairs kept (fixed: {fixed})",
+             "wall time"),
       ("inner validation loss", "E|S| (free pairs kept)", "seconds since loop start")):
     ax.set(title=title, xlabel="outer step", ylabel=ylabel)
     ax.ticklabel_format(axis="y", useOffset=False)
     ax.grid(alpha=0.3)
+  expected = [h["expected_free"] for hist in rep["history"].values() for h in hist]
+  budget = sizes.get("free")
+  if budget is not None:
+    axes[1].axhline(budget, color="black", linestyle="--", linewidth=1, zorder=1.5,
+                    label="budget (free pairs)")
+    axes[1].legend(fontsize=8)
+  axes[1].set_ylim(*_size_range(expected, budget))
   axes[0].legend(fontsize=8)
   fig.suptitle(f"{rep['protocol']['dataset']}: outer loop")
   return _save(fig, path)
 
 
-def _bottom(*all_sets) -> float:
-  """Foot of a retention axis: 0.1 below the lowest mean - std, and not below 0."""
-  lo = min(min(r[m] - r.get("std", {}).get(m, 0.0) for m in r if m != "std")
-           for sets in all_sets for r in sets.values())
-  return max(0.0, min(lo, 1.0) - 0.1)
+def _size_range(expected, budget) -> tuple:
+  """y-range of the expected-size panel: the budget ± at least 1% of it (the budget is met
+  to float noise, which must not fill the axis), widened to every value drawn."""
+  center = float(np.mean(expected)) if budget is None else float(budget)
+  half = max(0.01 * abs(center), 1.0)
+  lo = min(center - half, min(expected, default=center))
+  hi = max(center + half, max(expected, default=center))
+  pad = 0.05 * (hi - lo)
+  return lo - pad, hi + pad
 
 
-def _bars(ax, keys, labels, sets, bottom):
-  """Grouped bars of retention (± std) on `ax`: one group per key, one bar per set; the
-  values are written at the foot of each bar, clear of the error bars."""
+def _bars(ax, keys, labels, sets):
+  """Grouped bars of retention (± std) on `ax` from 0: one group per key, one bar per set;
+  the values are written at the foot of each bar, clear of the error bars."""
   width = 0.8 / len(sets)
   x = np.arange(len(keys))
   for i, (name, ret) in enumerate(sets.items()):
@@ -220,11 +294,11 @@ def _bars(ax, keys, labels, sets, bottom):
     pos = x + (i - (len(sets) - 1) / 2) * width
     ax.bar(pos, mean, width, yerr=std, capsize=3, label=name)
     for p, value in zip(pos, mean):
-      ax.annotate(f"{value:.3f}", (p, bottom), xytext=(0, 3), textcoords="offset points",
+      ax.annotate(f"{value:.3f}", (p, 0), xytext=(0, 3), textcoords="offset points",
                   ha="center", va="bottom", rotation=90, fontsize=7, color="white")
   ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="full data")
   ax.set_xticks(x, labels)
-  ax.set_ylim(bottom=bottom)
+  ax.set_ylim(bottom=0)  # a truncated axis would exaggerate the differences
   ax.set_ylabel("retention (condensed / full)")
   ax.grid(axis="y", alpha=0.3)
 
@@ -235,7 +309,7 @@ def _retention(rep, path):
           for n, s in _sets(rep).items()}
   fig = _figure(figsize=(max(9.0, 0.4 * len(metrics) * (len(sets) + 1) + 2), 4.2))
   ax = fig.subplots()
-  _bars(ax, metrics, metrics, sets, _bottom(sets))
+  _bars(ax, metrics, metrics, sets)
   fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=8)
   n = len(rep["seeds"])
   fig.suptitle(f"{rep['protocol']['dataset']} at ratio {rep['ratio']:g}: test retention per "
@@ -246,22 +320,25 @@ def _retention(rep, path):
 def _degrees(rep, path):
   from matplotlib.ticker import FuncFormatter, LogFormatter
   key = next(k for k in rep["degrees"] if k.startswith("condensed_"))
-  fig = _figure(figsize=(11, 4.2))
+  counts = rep["protocol"].get("counts", {})
+  fig = _figure(figsize=(11, 4.8))
   axes = fig.subplots(1, 2)
   for ax, side in zip(axes, ("users", "items")):
     for name, label, marker in (("train", "full training set", "o"),
                                 (key, f"condensed, seed {_seed_of(key)}", "s")):
       prof = rep["degrees"][name][side]
       pairs = int(np.dot(prof["degree"], prof["count"]))
+      n, total = sum(prof["count"]), counts.get(side)
+      of = f" (of {total:,})" if total is not None and n < total else ""
       ax.plot(prof["degree"], prof["count"], marker=marker, markersize=3.5, linestyle="none",
-              alpha=0.6, label=f"{label}: {sum(prof['count']):,} {side}, {pairs:,} pairs")
+              alpha=0.6, label=f"{label}: {n:,} {side} with a pair{of}, {pairs:,} pairs")
     ax.set(xscale="log", yscale="log", title=side, xlabel=f"pairs per {side[:-1]} (degree)",
            ylabel=f"number of {side}")
     for axis in (ax.xaxis, ax.yaxis):
       axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
       axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16))  # clear of points
   fig.suptitle(f"{rep['protocol']['dataset']}: degree distribution before and after")
   return _save(fig, path)
 
@@ -276,14 +353,12 @@ def _tail_head(rep, path):
       for n, s in _sets(e).items():
         sets[n][g] = s["retention"][m]
         sets[n]["std"][g] = s["retention"].get("std", {}).get(m, 0.0)
-  bottom = _bottom(*per_metric.values())
   fig = _figure(figsize=(11, 4.2))
   axes = fig.subplots(1, len(HEADLINE), sharey=True)
   for ax, (m, sets) in zip(axes, per_metric.items()):
-    _bars(ax, list(groups), [f"{g} users" for g in groups], sets, bottom)
+    _bars(ax, list(groups), [f"{g} users" for g in groups], sets)
     ax.set_title(LABEL[m])
-  axes[0].autoscale(axis="y")
-  axes[0].set_ylim(bottom=bottom)
+  axes[0].set_ylim(bottom=0)
   fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
   for ax in axes[1:]:
     ax.set_ylabel("")

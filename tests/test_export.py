@@ -1,5 +1,6 @@
 """Tests of jaxcond.export: what is written reads back (jaxcond.readers) unchanged."""
 
+import dataclasses
 import gzip
 import pathlib
 import tempfile
@@ -77,6 +78,13 @@ def test_write_inter_round_trip(tmp_path, name):
   np.testing.assert_array_equal(back.timestamps, inter.timestamps)
 
 
+def _pseudo_column(path, **options):
+  """[N] bool: the `pseudo` column of an exported text or RecBole file, in row order."""
+  table = readers.read_table(path, {"user": "user", "item": "item", "pseudo": "pseudo"},
+                             **options)
+  return table.ints("pseudo").astype(bool)
+
+
 def test_npz_and_condensed_bundle(tmp_path, random_interactions):
   inter = preprocess.dedup(random_interactions())
   pseudo = np.arange(inter.nnz) % 3 == 0
@@ -87,17 +95,50 @@ def test_npz_and_condensed_bundle(tmp_path, random_interactions):
     np.testing.assert_array_equal(z["pseudo"], pseudo)
   with pytest.raises(ValueError, match="column 'bad'"):
     export.write_npz(inter, tmp_path / "y.npz", bad=np.zeros(2))
-  files = export.export_condensed(tmp_path / "out", "demo", inter, inter, inter)
-  for part in ("train", "valid", "test"):
-    back = readers.read_inter(files[f"recbole_{part}"])
-    assert back.nnz == inter.nnz and back.ratings is None
+  valid = inter.subset(np.arange(inter.nnz) % 4 == 1)
+  condensed = dataclasses.replace(inter, ratings=None, timestamps=None)  # as condensation's
+  files = export.export_condensed(tmp_path / "out", "demo", condensed, valid, inter,
+                                  pseudo_N=pseudo)
+  for part, expected in (("train", inter), ("valid", valid), ("test", inter)):
+    path = files[f"recbole_{part}"]
+    assert pathlib.Path(path).read_text().startswith(
+        "user_id:token\titem_id:token\tpseudo:float\n")
+    back = readers.read_inter(path)  # the pseudo field is skipped
+    assert back.nnz == expected.nnz and back.ratings is None
+    flags = _pseudo_column(path, delimiter="\t", header=True)
+    np.testing.assert_array_equal(flags, pseudo if part == "train" else False)
   assert files["recbole_train"].endswith("recbole/demo/demo.train.inter")
-  back = readers.read_delimited(files["csv"], columns=("user", "item"))
 
   def pairs(x):
     return sorted(zip(x.user_ids[x.users()].astype(str), x.item_ids[x.indices].astype(str)))
 
-  assert pairs(back) == pairs(inter)
+  for fmt, delimiter in (("csv", ","), ("tsv", "\t")):
+    lines = pathlib.Path(files[fmt]).read_text().splitlines()
+    assert lines[0] == delimiter.join(("user", "item", "pseudo"))
+    assert {line.rsplit(delimiter, 1)[1] for line in lines[1:]} == {"0", "1"}
+    back = readers.read_delimited(files[fmt], columns=("user", "item"))  # flag not read
+    assert pairs(back) == pairs(inter) and back.ratings is None
+    np.testing.assert_array_equal(_pseudo_column(files[fmt]), pseudo)  # CSR order
+  with np.load(files["npz"]) as z:
+    np.testing.assert_array_equal(z["pseudo"], pseudo)
+  # Without flags, no pseudo column or field anywhere.
+  files = export.export_condensed(tmp_path / "bare", "demo", condensed, valid, inter)
+  assert pathlib.Path(files["csv"]).read_text().startswith("user,item\n")
+  assert pathlib.Path(files["recbole_train"]).read_text().startswith(
+      "user_id:token\titem_id:token\n")
+  with np.load(files["npz"]) as z:
+    assert "pseudo" not in z
+
+
+@pytest.mark.parametrize("flags, message", [
+    (np.zeros(3, bool), r"shape \(3,\), expected"), (np.full(5, 2), "booleans or 0 / 1")])
+def test_bad_pseudo_flags(tmp_path, flags, message):
+  inter = Interactions.from_original_ids(np.arange(5), np.arange(5))
+  with pytest.raises(ValueError, match=message):
+    export.write_delimited(inter, tmp_path / "x.csv", pseudo_N=flags)
+  with pytest.raises(ValueError, match=message):
+    export.export_condensed(tmp_path / "out", "x", inter, inter, inter, pseudo_N=flags)
+  assert not list(tmp_path.iterdir())
 
 
 # --- property: a random subset, exported, reads back as the same ids and pairs ---------
@@ -137,13 +178,26 @@ def _same(a, b) -> bool:
 
 @settings(max_examples=50, deadline=None)
 @given(inter=_subsets(), delimiter=st.sampled_from(("\t", ",", ";", " ", "::")),
-       header=st.booleans(), gz=st.booleans())
-def test_property_export_round_trip(inter, delimiter, header, gz):
+       header=st.booleans(), gz=st.booleans(), flags=st.data())
+def test_property_export_round_trip(inter, delimiter, header, gz, flags):
+  """Ids, pairs, ratings and timestamps read back unchanged, and so do the pseudo flags
+  (column 4, after the rating and timestamp) when given."""
+  pseudo = flags.draw(st.none() | st.lists(st.booleans(), min_size=inter.nnz,
+                                           max_size=inter.nnz).map(np.array))
   with tempfile.TemporaryDirectory() as tmp:
     path = pathlib.Path(tmp) / ("out.txt.gz" if gz else "out.txt")
-    export.write_delimited(inter, path, delimiter=delimiter, header=header)
+    export.write_delimited(inter, path, delimiter=delimiter, header=header, pseudo_N=pseudo)
     back = readers.read_delimited(path, columns=(0, 1, 2, 3), delimiter=delimiter,
                                   header=header)
     assert _pairs(back) == _pairs(inter) and _same(back, inter)
-    export.write_inter(inter, pathlib.Path(tmp) / "out.inter")
-    assert _same(readers.read_inter(pathlib.Path(tmp) / "out.inter"), inter)
+    if pseudo is not None:
+      table = readers.read_table(path, {"user": 0, "item": 1, "pseudo": 4},
+                                 delimiter=delimiter, header=header)
+      assert table.ints("pseudo").astype(bool).tolist() == pseudo.tolist()
+    inter_path = pathlib.Path(tmp) / "out.inter"
+    export.write_inter(inter, inter_path, pseudo_N=pseudo)
+    assert _same(readers.read_inter(inter_path), inter)
+    if pseudo is not None:
+      flags_back = readers.read_table(inter_path, {"pseudo": "pseudo"}, delimiter="\t",
+                                      header=True).floats("pseudo")
+      assert flags_back.astype(bool).tolist() == pseudo.tolist()

@@ -112,9 +112,25 @@ ERRORS = [
     pytest.param("r.csv", RATED, {"columns": (0, 1, 2), "min_rating": 10.0},
                  "min_rating=10.0 is above every rating of {path} (ratings lie in [1.0, 5.0])",
                  None, id="min_rating_above_every_rating"),
-    pytest.param("r.csv", GOOD, {"min_rating": 3.0},
+    pytest.param("r.csv", RATED, {"min_rating": 3.0},
+                 "{path}: no rating column selected (--columns=user,item names the user and "
+                 "item columns only; add the rating column as the third, e.g. "
+                 "--columns=user,item,rating), so --min_rating=3.0 cannot apply", None,
+                 id="min_rating_without_rating_column"),
+    pytest.param("r.csv", "viewer,film,score\n" + RATED,
+                 {"columns": ("viewer", "film"), "min_rating": 3.0},
+                 "{path}: no rating column selected (--columns=viewer,film names the user and "
+                 "item columns only; add the rating column as the third, e.g. "
+                 "--columns=viewer,film,rating), so --min_rating=3.0 cannot apply", None,
+                 id="min_rating_with_named_columns_without_rating"),
+    pytest.param("r.inter", "user_id:token\titem_id:token\n" + GOOD.replace(",", "\t"),
+                 {"min_rating": 3.0},
                  "{path} has no ratings, so --min_rating=3.0 cannot apply", None,
-                 id="min_rating_without_ratings"),
+                 id="min_rating_on_inter_without_ratings"),
+    pytest.param("films.csv", "score,film,viewer\n" + RATED, {},
+                 "{path}, line 1: no column 'user' in header ['score', 'film', 'viewer'] (split "
+                 "on ','); name your columns with --columns=USER,ITEM[,RATING]", 1,
+                 id="default_columns_not_in_header"),
     pytest.param("r.csv", GOOD, {"kcore": 1000},
                  "no interactions left in {path} after filtering (min_rating=None, kcore=1000)",
                  None, id="kcore_removes_everything"),

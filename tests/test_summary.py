@@ -83,6 +83,94 @@ def test_markdown_headline_tables_and_protocol(rep):
   assert "filters: min_rating 3.0, kcore 5" in md and "`abc123`" in md
   for name in summary.FIGURES:
     assert f"![{name}]({name})" in md
+  assert ("|S| = 50 fixed pairs (the tail users' pairs, always kept) + 75 free pairs chosen "
+          "by the outer loop.") in md
+  assert ("E|S| in outer_loop.png counts the free pairs only: the outer loop holds it at the "
+          "budget of 75 free pairs; the 50 fixed pairs come on top.") in md
+  assert ("Baselines, each the same size as S:\n\n- random: a uniform random subset of the "
+          "original training pairs of the same size\n") in md
+  assert ("No baseline beats the condensed set on NDCG@10 or Recall@10 (overall or for tail "
+          "users).") in md.split("\n\n")[1]  # in the headline paragraph
+  assert "zero_update" not in md
+
+
+def _add_baseline(rep, name, overall, tail, head=0.5):
+  """A second baseline with `overall` / `tail` / `head` retention of every metric."""
+  test = rep["full"]["test"]
+  for part, value in ((rep, overall), (rep["groups"]["tail"], tail),
+                      (rep["groups"]["head"], head)):
+    part["baselines"][name] = {"test": test, "retention": _ret(value), "size_fraction": 0.25}
+  for table in rep["items"].values():
+    table[name] = 0.5
+
+
+def test_markdown_says_plainly_when_a_baseline_wins(rep):
+  _add_baseline(rep, "zero_update", overall=0.95, tail=0.85)
+  rep["baselines"]["zero_update"]["retention"]["ndcg@10"] = 0.9121  # 0.912 shown: a tie
+  _add_baseline(rep, "oracle", overall=0.5, tail=0.81)
+  headline = summary.markdown(rep).split("\n\n")[1]
+  assert ("**zero_update beats the condensed set on Recall@10 (0.950 vs 0.912) and for tail "
+          "users (NDCG@10 0.850 vs 0.800, Recall@10 0.850 vs 0.800).**") in headline
+  assert ("**oracle beats the condensed set for tail users (NDCG@10 0.810 vs 0.800, "
+          "Recall@10 0.810 vs 0.800).**") in headline
+  assert "random beats" not in headline and "No baseline beats" not in headline
+  md = summary.markdown(rep)
+  assert ("- zero_update: this pipeline with no outer update: the proxy prior's top pairs at "
+          "the same budget\n") in md
+  assert "- oracle" not in md  # no definition for a name this module does not know
+  del rep["groups"]
+  headline = summary.markdown(rep).split("\n\n")[1]
+  assert "**zero_update beats the condensed set on Recall@10 (0.950 vs 0.912).**" in headline
+  assert "oracle beats" not in headline
+
+
+def test_markdown_without_fixed_pairs(rep):
+  rep["sizes"] = {**rep["sizes"], "fixed": 0, "free": 125}
+  md = summary.markdown(rep)
+  assert "All 125 pairs are free pairs, chosen by the outer loop (no fixed pairs)." in md
+  assert "the 0 fixed pairs come on top" in md
+
+
+def _drawn(rep, tmp_path, monkeypatch) -> dict:
+  """{file name: the matplotlib Figure written}."""
+  figs = {}
+
+  def keep(fig, path):
+    figs[path.name] = fig
+    return path
+
+  monkeypatch.setattr(summary, "_save", keep)
+  summary.figures(rep, tmp_path)
+  return figs
+
+
+def test_figure_axes(rep, tmp_path, monkeypatch):
+  for h in rep["history"]["0"]:
+    h["expected_free"] = 75.0 + 1e-5 * h["step"]  # float noise about the budget
+  figs = _drawn(rep, tmp_path, monkeypatch)
+  size_ax = figs["outer_loop.png"].axes[1]
+  assert size_ax.get_title() == "expected free pairs kept (fixed: 50)"
+  lo, hi = size_ax.get_ylim()
+  assert lo <= 75 * 0.99 and hi >= 75 * 1.01 and hi - lo < 5  # ±1%, not the noise
+  budget = [line for line in size_ax.get_lines() if line.get_label() == "budget (free pairs)"]
+  assert len(budget) == 1 and budget[0].get_linestyle() == "--"
+  assert list(budget[0].get_ydata()) == [75, 75]
+  for name in ("retention.png", "tail_head.png"):
+    for ax in figs[name].axes:
+      assert ax.get_ylim()[0] == 0, name  # never a truncated axis
+      assert any(list(line.get_ydata()) == [1.0, 1.0] for line in ax.get_lines()), name
+  labels = [t.get_text() for ax in figs["degrees.png"].axes for t in ax.get_legend().texts]
+  assert labels == ["full training set: 30 users with a pair (of 50), 103 pairs",
+                    "condensed, seed 0: 15 users with a pair (of 50), 88 pairs",
+                    "full training set: 24 items with a pair (of 60), 90 pairs",
+                    "condensed, seed 0: 15 items with a pair (of 60), 63 pairs"]
+
+
+def test_expected_size_range_widens_to_the_values():
+  assert summary._size_range([1000.0, 1000.001], 1000) == pytest.approx((989.0, 1011.0))
+  lo, hi = summary._size_range([900.0, 1000.0], 1000)
+  assert lo < 900 and hi > 1010
+  assert summary._size_range([3.0], None) == pytest.approx((1.9, 4.1))  # ±1 at least
 
 
 def test_write_figures_and_markdown(rep, tmp_path):
