@@ -1,0 +1,436 @@
+r"""Every condensation method at several ratios: retention, size, time, and rank agreement.
+
+python experiments/compare.py --flagfile=experiments/flags/ml-1m.flags --seeds=0 \
+    --ratios=0.25 --methods=random,stratified,proxy_top --output_dir=runs/compare-ml-1m
+
+Takes every flag of condense.py (they set the "dconrec" method; --ratios replaces
+--ratio). Methods: dconrec (condensation.run, one seed per run, in
+<output_dir>/dconrec/r<ratio>/) and the baselines of jaxcond/baselines.py, each judged by
+the --eval_models trained on its set exactly as condensation judges its own (a cached
+full-data run per model and seed is the reference). Writes <output_dir>/compare.json (a
+list of rows, one per method, ratio and seed), compare.md and compare.png; with
+--tau_ratio also kendall.json: Kendall's tau between the rankings of --tau_configs by test
+NDCG@10 when trained on all pairs and on each --tau_methods set. Resumable: each row (and
+each tau evaluation) is written to <output_dir>/rows/ when done and read back on a rerun.
+"""
+
+import dataclasses
+import json
+import pathlib
+import re
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from experiments import common, condense  # noqa: E402
+from jaxcond import atomic, baselines, checkpoint, condensation, export  # noqa: E402
+from jaxcond import proxy as proxy_lib, ranking, report  # noqa: E402
+from jaxcond.interactions import DataError, Interactions  # noqa: E402
+
+METHODS = ("dconrec", *baselines.BASELINES)
+HEADLINE = condensation.HEADLINE
+_B = baselines.BaselineConfig()
+
+flags.DEFINE_list("methods", list(METHODS), f"Methods to run: {', '.join(METHODS)}.")
+flags.DEFINE_list("ratios", ["0.05", "0.1", "0.25", "0.5"], "Sizes |S| / N to run.")
+flags.DEFINE_float("tau_ratio", None, "Ratio (one of --ratios) at which to rank "
+                   "--tau_configs on full and condensed data (Kendall's tau); unset: skip.")
+flags.DEFINE_list("tau_configs", list(ranking.DEFAULT_CONFIGS), "Configurations to rank: "
+                  "model[:field=value...] with ModelConfig / TrainConfig fields.")
+flags.DEFINE_list("tau_methods", ["dconrec", "random"], "Methods (of --methods) whose sets "
+                  "rank the configurations.")
+flags.DEFINE_bool("export", True, "Export every baseline's set (CSV, TSV, npz, RecBole) to "
+                  "<output_dir>/<method>/r<ratio>/seed<k>/; --noexport: a compact npz (dense ids).")
+flags.DEFINE_integer("svp_epochs", _B.svp_epochs, "SVP-CF: epochs of its BPR-MF proxy.")
+flags.DEFINE_integer("svp_dim", _B.svp_dim, "SVP-CF: embedding size of its proxy.")
+flags.DEFINE_float("svp_lr", _B.svp_lr, "SVP-CF: Adam learning rate of its proxy.")
+flags.DEFINE_integer("svp_batch", _B.svp_batch, "SVP-CF: batch size of its proxy.")
+flags.DEFINE_enum("svp_score", _B.svp_score, baselines.SVP_SCORES, "SVP-CF: transitions "
+                  "(forgetting events) or incorrect (epochs the negative won).")
+FLAGS = common.FLAGS
+
+
+def log(text: str) -> None:
+  print(text, flush=True)
+
+
+class Settings:
+  """Everything the flags decide, checked before the data is read."""
+
+  def __init__(self):
+    unknown = [m for m in FLAGS.methods if m not in METHODS]
+    if unknown:
+      raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    if not FLAGS.methods:
+      raise ValueError("--methods is empty")
+    try:
+      self.ratios = sorted({float(r) for r in FLAGS.ratios})
+    except ValueError as e:
+      raise ValueError(f"--ratios must be numbers, got {FLAGS.ratios}") from e
+    for r in self.ratios:
+      if not 0 < r < 1:
+        raise ValueError(f"ratios must be in (0, 1), got {r:g}")
+    self.methods = list(dict.fromkeys(FLAGS.methods))
+    self.job = condense.job_config()
+    self.model_cfg, self.train_cfg = common.model_config(), common.train_config()
+    self.bcfg = baselines.BaselineConfig(
+        svp_epochs=FLAGS.svp_epochs, svp_dim=FLAGS.svp_dim, svp_lr=FLAGS.svp_lr,
+        svp_batch=FLAGS.svp_batch, svp_score=FLAGS.svp_score)
+    self.tau_ratio = FLAGS.tau_ratio
+    self.tau_configs, self.tau_methods = [], []
+    if self.tau_ratio is not None:
+      if self.tau_ratio not in self.ratios:
+        raise ValueError(f"--tau_ratio={self.tau_ratio:g} must be one of --ratios")
+      self.tau_configs = [ranking.parse_config(t, self.model_cfg, self.train_cfg)
+                          for t in FLAGS.tau_configs]
+      if len({c.name for c in self.tau_configs}) < 2:
+        raise ValueError("--tau_configs needs at least two different configurations")
+      self.tau_methods = list(dict.fromkeys(FLAGS.tau_methods))
+      missing = [m for m in self.tau_methods if m not in self.methods]
+      if missing:
+        raise ValueError(f"--tau_methods {missing} are not among --methods")
+
+  def fingerprint(self, data_checksum: str, method: str, ratio: float, extra=None) -> str:
+    job = json.loads(json.dumps(dataclasses.asdict(self.job), default=str))
+    job.pop("seeds")
+    return checkpoint.fingerprint(
+        data_checksum, method, ratio, job if method == "dconrec" else None,
+        dataclasses.asdict(self.bcfg) if method.startswith("svp") else None,
+        dataclasses.asdict(self.model_cfg), dataclasses.asdict(self.train_cfg),
+        list(self.job.eval_models), extra)
+
+
+class Context:
+  """The data, its proxy and full-data references, loaded once and on demand."""
+
+  def __init__(self, settings: Settings, data, protocol, out: pathlib.Path):
+    self.s, self.data, self.protocol, self.out = settings, data, protocol, out
+    self._proxy, self._full = None, {}
+
+  def proxy(self) -> tuple[dict, float]:
+    if self._proxy is None:
+      job = self.s.job
+      params, metrics = condensation.fit_full(
+          job.proxy_model, self.data, self.protocol, model_cfg=self.s.model_cfg,
+          train_cfg=self.s.train_cfg, seed=job.proxy_seed,
+          tail_fraction=job.report_tail_fraction, cache_dir=common.cache_dir(), log=log)
+      tables = proxy_lib.tables(job.proxy_model, params, self.data.train, self.s.model_cfg)
+      self._proxy = (tables, metrics["train_seconds"])
+    return self._proxy
+
+  def full(self, model: str, seed: int, model_cfg=None, train_cfg=None) -> dict:
+    """Test metrics of `model` trained on all training pairs (cached on disk too)."""
+    model_cfg, train_cfg = model_cfg or self.s.model_cfg, train_cfg or self.s.train_cfg
+    key = (model, seed, model_cfg, train_cfg)
+    if key not in self._full:
+      self._full[key] = condensation.fit_full(
+          model, self.data, self.protocol, model_cfg=model_cfg, train_cfg=train_cfg,
+          seed=seed, tail_fraction=self.s.job.report_tail_fraction,
+          cache_dir=common.cache_dir(), log=log)[1]["test"]
+    return self._full[key]
+
+  def set_dir(self, method: str, ratio: float, seed: int) -> pathlib.Path:
+    return self.out / method / f"r{ratio:g}" / f"seed{seed}"
+
+
+def _ratios(part: dict, full: dict) -> dict:
+  return {k: part[k] / full[k] if full[k] > 0 else float("nan") for k in HEADLINE}
+
+
+def baseline_row(ctx: Context, method: str, ratio: float, seed: int) -> dict:
+  """Selects the method's set, exports it and judges it with every evaluator."""
+  data, s = ctx.data, ctx.s
+  n_train = data.train.nnz
+  budget = baselines.budget_for(n_train, ratio)
+  proxy, proxy_seconds = ctx.proxy() if method in baselines.USES_PROXY else (None, None)
+  t0 = time.perf_counter()
+  sel = baselines.select(method, data.train, budget, proxy=proxy, seed=seed, cfg=s.bcfg)
+  seconds = time.perf_counter() - t0
+  folder = ctx.set_dir(method, ratio, seed)
+  if FLAGS.export:
+    export.export_condensed(folder, "condensed", sel.train, data.valid, data.test,
+                            pseudo_N=sel.pseudo_N)
+  else:  # dense ids only: what the tau evaluation reads back
+    with atomic.atomic_write(folder / "condensed.npz") as f:
+      np.savez_compressed(f, user_index=sel.train.users(), item_index=sel.train.indices,
+                          pseudo=sel.pseudo_N)
+  row = {"method": method, "ratio": ratio, "seed": seed, "size": sel.train.nnz,
+         "size_fraction": sel.train.nnz / n_train,
+         "pseudo_fraction": float(sel.pseudo_N.sum() / n_train),
+         "condense_seconds": seconds, "proxy_seconds": proxy_seconds,
+         "retention_by_model": {}, "retention_tail_by_model": {}, "test_by_model": {},
+         "best_epoch_by_model": {}, "info": sel.info}
+  for model in s.job.eval_models:
+    _, metrics = condensation.evaluate_on(model, data, sel.train, model_cfg=s.model_cfg,
+                                          train_cfg=s.train_cfg, seed=seed,
+                                          tail_fraction=s.job.report_tail_fraction, log=log)
+    full = ctx.full(model, seed)
+    test = metrics["test"]
+    row["retention_by_model"][model] = _ratios(test, full)
+    row["retention_tail_by_model"][model] = _ratios(test["groups"]["tail"],
+                                                    full["groups"]["tail"])
+    row["test_by_model"][model] = {k: test[k] for k in HEADLINE}
+    row["best_epoch_by_model"][model] = metrics["best_epoch"]
+  return row
+
+
+def dconrec_row(ctx: Context, ratio: float, seed: int) -> dict:
+  """The full method via condensation.run, one seed, no same-size baselines."""
+  s = ctx.s
+  cfg = dataclasses.replace(s.job, seeds=(seed,), baselines=(),
+                            condense=dataclasses.replace(s.job.condense, ratio=ratio))
+  rep = condensation.run(ctx.data, ctx.protocol, cfg, model_cfg=s.model_cfg,
+                         train_cfg=s.train_cfg, out_dir=ctx.out / "dconrec" / f"r{ratio:g}",
+                         cache_dir=common.cache_dir(), log=log, resume=FLAGS.resume,
+                         checkpoint_every=FLAGS.checkpoint_every)
+  per_seed = rep["per_seed"][0]
+  models = rep["models"]
+  return {"method": "dconrec", "ratio": ratio, "seed": seed, "size": per_seed["size"],
+          "size_fraction": rep["size_fraction"],
+          "pseudo_fraction": per_seed["pseudo_kept"] / ctx.data.train.nnz,
+          "condense_seconds": rep["condense_seconds"], "proxy_seconds": rep["proxy_seconds"],
+          "retention_by_model": {m: {k: e["retention"][k] for k in HEADLINE}
+                                 for m, e in models.items()},
+          "retention_tail_by_model": {m: {k: e["groups"]["tail"]["retention"][k]
+                                          for k in HEADLINE} for m, e in models.items()},
+          "test_by_model": {m: {k: e["condensed"]["test"][k] for k in HEADLINE}
+                            for m, e in models.items()},
+          "best_epoch_by_model": {m: e["condensed"]["per_seed"][0]["best_epoch"]
+                                  for m, e in models.items()},
+          "info": {"report": str(ctx.out / "dconrec" / f"r{ratio:g}" / f"seed{seed}")}}
+
+
+def _read(path: pathlib.Path, fingerprint: str) -> dict | None:
+  """A finished unit's JSON, or None; one written by other settings is refused."""
+  if not path.exists() or not FLAGS.resume:
+    return None
+  try:
+    row = json.loads(path.read_text())
+  except (OSError, ValueError) as e:
+    raise DataError(f"{path} is unreadable ({e}); delete it to rerun that unit") from e
+  if row.get("fingerprint") != fingerprint:
+    raise ValueError(f"{path} was written by other settings or data; rerun with the same "
+                     f"ones, --noresume, or another --output_dir")
+  return row
+
+
+def run_rows(ctx: Context) -> list[dict]:
+  s = ctx.s
+  units = [(m, r, seed) for r in s.ratios for m in s.methods for seed in s.job.seeds]
+  rows = []
+  for n, (method, ratio, seed) in enumerate(units, 1):
+    path = ctx.out / "rows" / f"{method}-r{ratio:g}-s{seed}.json"
+    fp = s.fingerprint(ctx.protocol["data_checksum"], method, ratio)
+    row = _read(path, fp)
+    tag = f"[{n}/{len(units)}] {method} r={ratio:g} seed {seed}"
+    if row is not None:
+      log(f"{tag}: done before, read back from {path}")
+    else:
+      log(f"{tag}: running")
+      row = dconrec_row(ctx, ratio, seed) if method == "dconrec" else \
+          baseline_row(ctx, method, ratio, seed)
+      row["retention"] = row["retention_by_model"][s.job.eval_models[0]]
+      row["fingerprint"] = fp
+      report.write_json_atomic(path, row)
+    ret = row["retention"]
+    log(f"{tag}: |S|/N {row['size_fraction']:.3f}, retention ndcg@10 {ret['ndcg@10']:.3f} "
+        f"recall@10 {ret['recall@10']:.3f}, {row['condense_seconds']:.1f}s to condense")
+    rows.append(row)
+  return rows
+
+
+def _load_set(folder: pathlib.Path, train: Interactions) -> Interactions:
+  with np.load(folder / "condensed.npz", allow_pickle=False) as z:
+    users, items = z["user_index"], z["item_index"]
+  return Interactions.from_pairs(users, items, n_users=train.n_users, n_items=train.n_items,
+                                 user_ids=train.user_ids, item_ids=train.item_ids)
+
+
+def _slug(text: str) -> str:
+  return re.sub(r"[^A-Za-z0-9.+-]+", "_", text)
+
+
+def run_tau(ctx: Context) -> dict:
+  """Test NDCG@10 of every configuration on full data and on each tau method's set (per
+  seed), and Kendall's tau between the two rankings."""
+  s, data = ctx.s, ctx.data
+  false_neg = {}
+
+  def avoid(method):  # dconrec's evaluators avoid the proxy's false negatives, as in run()
+    if method != "dconrec" or not s.job.exclude_false_negatives:
+      return None
+    if not false_neg:
+      false_neg["fn"] = condensation.build_pool(data, ctx.proxy()[0], s.job)[1]
+    return false_neg["fn"]
+
+  per_method = {m: [] for m in s.tau_methods}
+  metric = "ndcg@10"
+  for seed in s.job.seeds:
+    full = {c.name: ctx.full(c.model, seed, c.model_cfg, c.train_cfg)[metric]
+            for c in s.tau_configs}
+    for method in s.tau_methods:
+      subset = _load_set(ctx.set_dir(method, s.tau_ratio, seed), data.train)
+      scores = {}
+      for c in s.tau_configs:
+        path = (ctx.out / "rows" / "tau"
+                / f"{method}-r{s.tau_ratio:g}-s{seed}-{_slug(c.name)}.json")
+        fp = s.fingerprint(ctx.protocol["data_checksum"], method, s.tau_ratio,
+                           [c.name, str(c)])
+        done = _read(path, fp)
+        if done is None:
+          log(f"tau: {c.name} on {method} (seed {seed})")
+          _, m = condensation.evaluate_on(
+              c.model, data, subset, model_cfg=c.model_cfg, train_cfg=c.train_cfg, seed=seed,
+              avoid=avoid(method), tail_fraction=s.job.report_tail_fraction, log=log)
+          done = {"config": c.name, "test": {k: m["test"][k] for k in HEADLINE},
+                  "fingerprint": fp}
+          report.write_json_atomic(path, done)
+        scores[c.name] = done["test"][metric]
+      tau = ranking.kendall_tau(full, scores)
+      per_method[method].append({"seed": seed, **tau, "full": full, "condensed": scores})
+      log(f"tau: {method} (seed {seed}): Kendall tau {tau['tau']:.3f} over "
+          f"{tau['n_configs']} configurations")
+  summary = {m: {"tau_mean": float(np.mean([r["tau"] for r in rs])),
+                 "tau_std": float(np.std([r["tau"] for r in rs])),
+                 "p_value_max": float(np.max([r["p_value"] for r in rs]))}
+             for m, rs in per_method.items()}
+  return {"ratio": s.tau_ratio, "metric": metric, "configs": [c.name for c in s.tau_configs],
+          "seeds": list(s.job.seeds), "summary": summary, "per_seed": per_method,
+          "tau": "Kendall's tau-b (scipy.stats.kendalltau) between the configurations' "
+                 "rankings by test " + metric + " trained on all N pairs and on S"}
+
+
+def aggregate(rows: list[dict], models: tuple) -> list[dict]:
+  """One entry per (method, ratio): mean and std over seeds."""
+  groups = {}
+  for r in rows:
+    groups.setdefault((r["method"], r["ratio"]), []).append(r)
+  out = []
+  for (method, ratio), rs in groups.items():
+    def stat(get):
+      v = np.array([get(r) for r in rs], np.float64)
+      return float(v.mean()), float(v.std())
+    entry = {"method": method, "ratio": ratio, "seeds": [r["seed"] for r in rs],
+             "size_fraction": stat(lambda r: r["size_fraction"])[0],
+             "condense_seconds": stat(lambda r: r["condense_seconds"])[0]}
+    for m in models:
+      for k in ("ndcg@10", "recall@10"):
+        entry[(m, k)] = stat(lambda r, m=m, k=k: r["retention_by_model"][m][k])
+        entry[(m, "tail", k)] = stat(lambda r, m=m, k=k: r["retention_tail_by_model"][m][k])
+    out.append(entry)
+  return out
+
+
+def _pm(mean_std) -> str:
+  return f"{mean_std[0]:.3f} ± {mean_std[1]:.3f}"
+
+
+def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None) -> str:
+  agg = aggregate(rows, models)
+  head = models[0]
+  seeds = sorted({r["seed"] for r in rows})
+  lines = [f"# Condensation methods compared on {protocol['dataset']}", "",
+           f"Retention: test metric of {head} trained on S over the same model trained on "
+           f"all N = {protocol['counts']['train']:,} training pairs (same split, settings "
+           f"and seed), mean ± std over seeds {', '.join(map(str, seeds))}. Tail: the 20% "
+           "least active users. Seconds: building S (the shared proxy fit excluded).", "",
+           "| method | ratio | \\|S\\|/N | NDCG@10 | Recall@10 | tail NDCG@10 | seconds |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+  for e in agg:
+    lines.append(f"| {e['method']} | {e['ratio']:g} | {e['size_fraction']:.3f} | "
+                 f"{_pm(e[(head, 'ndcg@10')])} | {_pm(e[(head, 'recall@10')])} | "
+                 f"{_pm(e[(head, 'tail', 'ndcg@10')])} | {e['condense_seconds']:.1f} |")
+  lines.append("")
+  if len(models) > 1:
+    lines += ["## Cross-architecture: NDCG@10 retention per evaluator", "",
+              "S is built once (with BPR-MF where a model is involved) and each evaluator is "
+              "trained on it.", "",
+              "| method | ratio | " + " | ".join(models) + " |",
+              "|---|---:|" + "---:|" * len(models)]
+    for e in agg:
+      lines.append(f"| {e['method']} | {e['ratio']:g} | "
+                   + " | ".join(_pm(e[(m, 'ndcg@10')]) for m in models) + " |")
+    lines.append("")
+  if tau:
+    lines += [f"## Rank agreement at ratio {tau['ratio']:g}", "",
+              f"{tau['tau']}; {len(tau['configs'])} configurations: "
+              + ", ".join(f"`{c}`" for c in tau["configs"]) + ".", "",
+              "| method | Kendall tau | max p-value | ranking on S (seed "
+              f"{tau['seeds'][0]}) |", "|---|---:|---:|---|"]
+    for m, e in tau["summary"].items():
+      first = tau["per_seed"][m][0]
+      lines.append(f"| {m} | {e['tau_mean']:.3f} ± {e['tau_std']:.3f} | "
+                   f"{e['p_value_max']:.3g} | {' > '.join(first['ranking_other'])} |")
+    first = next(iter(tau["per_seed"].values()))[0]
+    lines += ["", f"Ranking on full data (seed {first['seed']}): "
+              + " > ".join(first["ranking_full"]), ""]
+  lines += ["## Methods", "", "- dconrec: this library's condensation (condensation.run with "
+            "the condense.py flags)"]
+  lines += [f"- {n}: {d}" for n, d in baselines.SOURCES.items()
+            if any(r["method"] == n for r in rows)]
+  lines += ["", "## Protocol", "",
+            f"- dataset {protocol['dataset']}, split {protocol['split']} "
+            f"{protocol['ratios']} seed {protocol['seed']}, data checksum "
+            f"`{protocol['data_checksum']}`",
+            f"- evaluators: {', '.join(models)}; full-data runs cached per model and seed", "",
+            "![retention against ratio](compare.png)", ""]
+  return "\n".join(lines)
+
+
+def figure(rows: list[dict], models: tuple, path: pathlib.Path, dataset: str) -> None:
+  """Retention of NDCG@10 against ratio, one line per method, one panel per evaluator."""
+  from matplotlib.figure import Figure
+  agg = aggregate(rows, models)
+  fig = Figure(figsize=(5.5 * len(models) + 2, 4.2), layout="constrained")
+  axes = np.atleast_1d(fig.subplots(1, len(models), sharey=True))
+  methods = list(dict.fromkeys(e["method"] for e in agg))
+  for ax, model in zip(axes, models):
+    for method in methods:
+      es = sorted((e for e in agg if e["method"] == method), key=lambda e: e["ratio"])
+      mean = [e[(model, "ndcg@10")][0] for e in es]
+      std = [e[(model, "ndcg@10")][1] for e in es]
+      ax.errorbar([e["ratio"] for e in es], mean, yerr=std, marker="o", capsize=3,
+                  label=method, linestyle="-" if method == "dconrec" else "--")
+    ax.axhline(1.0, color="black", linewidth=1, linestyle=":")
+    ax.set(xscale="log", xlabel="|S| / N (ratio)", ylabel="NDCG@10 retention",
+           title=f"evaluator {model}")
+    ratios = sorted({e["ratio"] for e in agg})
+    ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+    ax.minorticks_off()
+    ax.grid(alpha=0.3)
+  fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=8)
+  fig.suptitle(f"{pathlib.Path(dataset).name}: test NDCG@10 retention against |S| / N")
+  with atomic.atomic_write(path, "wb") as f:
+    fig.savefig(f, format="png", dpi=110)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  try:
+    out = common.check_output_dir()
+    settings = Settings()
+    data, protocol = common.load_data()
+    ctx = Context(settings, data, protocol, out)
+    rows = run_rows(ctx)
+    tau = run_tau(ctx) if settings.tau_ratio is not None else None
+  except (DataError, ValueError, FloatingPointError) as e:
+    sys.exit(f"error: {e}")
+  models = tuple(settings.job.eval_models)
+  report.write_json_atomic(out / "compare.json", rows)
+  if tau is not None:
+    report.write_json_atomic(out / "kendall.json", tau)
+  text = markdown(rows, models, protocol, tau)
+  report.write_text_atomic(out / "compare.md", text)
+  figure(rows, models, out / "compare.png", protocol["dataset"])
+  print(text)
+  log(f"wrote {out / 'compare.json'}, compare.md, compare.png"
+      + (", kendall.json" if tau is not None else ""))
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=common.parse_flags)

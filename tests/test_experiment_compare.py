@@ -1,0 +1,64 @@
+"""experiments/compare.py run as a user would, in a subprocess, on a tiny file."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run(tmp_path, *args):
+  # A persistent compilation cache lets the many same-shape trainings share compilations.
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax-cache"),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  return subprocess.run([sys.executable, str(ROOT / "experiments" / "compare.py"), *args],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_compare_contract_tau_and_resume(tmp_path, user_file):
+  out = tmp_path / "out"
+  args = [f"--dataset={user_file}", "--columns=who,what", "--ratios=0.25,0.5", "--seeds=0",
+          "--methods=dconrec,random,stratified,proxy_top", "--outer_steps=2", "--max_epochs=2",
+          "--min_epochs=0", "--dim=8", "--rho=0.2", "--tail_tau=0", "--noreward_signal",
+          "--eval_models=bpr_mf,ease", "--tau_ratio=0.25",
+          "--tau_configs=ease:ease_l2=1,ease:ease_l2=10,ease:ease_l2=500", f"--output_dir={out}",
+          f"--cache_dir={tmp_path / 'cache'}"]
+  proc = _run(tmp_path, *args)
+  assert proc.returncode == 0, proc.stderr
+  rows = json.loads((out / "compare.json").read_text())
+  assert {(r["method"], r["ratio"], r["seed"]) for r in rows} == {
+      (m, r, 0) for m in ("dconrec", "random", "stratified", "proxy_top") for r in (0.25, 0.5)}
+  for r in rows:
+    for key in ("method", "ratio", "seed", "size_fraction", "condense_seconds", "retention",
+                "retention_by_model"):
+      assert key in r, key
+    assert {"ndcg@10", "recall@10"} <= set(r["retention"])
+    assert set(r["retention_by_model"]) == {"bpr_mf", "ease"}
+    assert r["retention"] == r["retention_by_model"]["bpr_mf"]
+    assert r["size_fraction"] == pytest.approx(r["ratio"], abs=0.002)
+    assert r["retention"]["ndcg@10"] > 0
+  assert (out / "dconrec" / "r0.25" / "seed0" / "record.json").exists()
+  assert (out / "random" / "r0.5" / "seed0" / "condensed.tsv").exists()
+  md = (out / "compare.md").read_text()
+  assert "| proxy_top | 0.5 |" in md and "Cross-architecture" in md and "Kendall" in md
+  assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
+  tau = json.loads((out / "kendall.json").read_text())
+  assert set(tau["summary"]) == {"dconrec", "random"} and len(tau["configs"]) == 3
+  for r in tau["per_seed"]["random"]:
+    assert -1 <= r["tau"] <= 1 and len(r["ranking_full"]) == 3
+
+  again = _run(tmp_path, *args)  # every row and tau evaluation is read back, none rerun
+  assert again.returncode == 0, again.stderr
+  assert again.stdout.count("done before") == 8
+  assert "running" not in again.stdout and "tau: ease:ease_l2=1 on" not in again.stdout
+  assert json.loads((out / "compare.json").read_text()) == rows
+
+  bad = _run(tmp_path, *args[:4], "--methods=dconrec,nope", f"--output_dir={out}")
+  assert bad.returncode != 0 and "Traceback" not in bad.stderr
+  assert "unknown methods ['nope']" in bad.stderr

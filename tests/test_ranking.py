@@ -1,0 +1,70 @@
+"""Kendall's tau of configuration rankings, against hand-counted pairs."""
+
+import itertools
+import math
+
+import pytest
+
+from jaxcond import ranking
+
+
+def _tau_b_by_hand(x, y):
+  """Independent reference: count concordant / discordant pairs and ties by hand."""
+  conc = disc = ties_x = ties_y = 0
+  for i, j in itertools.combinations(range(len(x)), 2):
+    dx, dy = x[i] - x[j], y[i] - y[j]
+    if dx == 0 and dy == 0:
+      continue
+    if dx == 0:
+      ties_x += 1
+    elif dy == 0:
+      ties_y += 1
+    elif dx * dy > 0:
+      conc += 1
+    else:
+      disc += 1
+  return (conc - disc) / math.sqrt((conc + disc + ties_x) * (conc + disc + ties_y))
+
+
+def test_tau_of_one_swap_is_hand_counted():
+  full = {"a": 0.4, "b": 0.3, "c": 0.2, "d": 0.1}
+  other = {"a": 0.40, "b": 0.20, "c": 0.30, "d": 0.10}  # b and c swapped
+  out = ranking.kendall_tau(full, other)
+  # 6 pairs: 5 concordant, 1 discordant (b, c): tau = (5 - 1) / 6.
+  assert out["tau"] == pytest.approx(4 / 6)
+  assert out["ranking_full"] == ["a", "b", "c", "d"]
+  assert out["ranking_other"] == ["a", "c", "b", "d"]
+  assert out["n_configs"] == 4 and 0 < out["p_value"] <= 1
+
+
+def test_tau_with_ties_matches_the_pair_count():
+  x = [0.9, 0.5, 0.5, 0.1, 0.3, 0.7]
+  y = [0.8, 0.6, 0.2, 0.2, 0.4, 0.9]
+  names = list("abcdef")
+  out = ranking.kendall_tau(dict(zip(names, x)), dict(zip(names, y)))
+  assert out["tau"] == pytest.approx(_tau_b_by_hand(x, y))
+  # By hand: 15 pairs; (b, c) tied in x, (c, d) tied in y; of the other 13,
+  # 2 discordant ((a, f) and (c, e)) and 11 concordant -> (11 - 2) / sqrt(14 * 14) = 9 / 14.
+  assert out["tau"] == pytest.approx(9 / 14)
+
+
+def test_identical_and_reversed_rankings():
+  full = {str(k): float(k) for k in range(8)}
+  assert ranking.kendall_tau(full, full)["tau"] == pytest.approx(1.0)
+  assert ranking.kendall_tau(full, {k: -v for k, v in full.items()})["tau"] == pytest.approx(-1)
+
+
+def test_mismatched_configurations_are_refused():
+  with pytest.raises(ValueError, match="configurations differ"):
+    ranking.kendall_tau({"a": 1.0, "b": 2.0}, {"a": 1.0, "c": 2.0})
+
+
+def test_parse_config():
+  c = ranking.parse_config("bpr_mf:dim=16:lr=1e-3")
+  assert (c.model, c.model_cfg.dim, c.train_cfg.lr) == ("bpr_mf", 16, 1e-3)
+  assert ranking.parse_config("ease:ease_l2=50").model_cfg.ease_l2 == 50.0
+  assert len({ranking.parse_config(t) for t in ranking.DEFAULT_CONFIGS}) == 8
+  for bad, message in (("nope", "unknown model"), ("bpr_mf:dim", "expected field=value"),
+                       ("bpr_mf:width=3", "unknown field"), ("bpr_mf:dim=1.5", "not a int")):
+    with pytest.raises(ValueError, match=message):
+      ranking.parse_config(bad)
