@@ -140,6 +140,12 @@ class Result:
     return Interactions.from_pairs(users, items, n_users=train.n_users, n_items=train.n_items,
                                    user_ids=train.user_ids, item_ids=train.item_ids)
 
+  def pseudo(self, seed: int | None = None) -> np.ndarray:
+    """Which pairs of `condensed(seed)` the proxy added (not in the data): [nnz] bool."""
+    seed = self.report["seeds"][0] if seed is None else seed
+    with np.load(self.report["files"][str(seed)]["npz"]) as z:
+      return z["pseudo"].astype(bool)
+
   def __repr__(self) -> str:
     r = self.retention
     return (f"Result({self.dataset.name}, ratio {self.report['ratio']}, |S|/N "
@@ -190,9 +196,11 @@ def evaluate(dataset: Dataset, train: Interactions, model: str = "bpr_mf", *, se
   return metrics["test"]
 
 
-def export(interactions: Interactions, dataset: Dataset, out_dir,
-           name: str = "condensed") -> dict:
+def export(interactions: Interactions, dataset: Dataset, out_dir, name: str = "condensed",
+           pseudo_N=None) -> dict:
   """Writes `interactions` in original ids (CSV, TSV, npz) and RecBole benchmark files with
-  the dataset's validation and test parts; returns {format: path}."""
+  the dataset's validation and test parts, with a `pseudo` column when pseudo_N ([nnz]
+  bool, e.g. `Result.pseudo()`) is given; returns {format: path}."""
   s = dataset.split
-  return export_lib.export_condensed(out_dir, name, interactions, s.valid, s.test)
+  return export_lib.export_condensed(out_dir, name, interactions, s.valid, s.test,
+                                     pseudo_N=pseudo_N)

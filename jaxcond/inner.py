@@ -90,14 +90,40 @@ class InnerData(NamedTuple):
   norm: jnp.ndarray  # scalar: the loss normaliser (budget / users)
 
 
-def first_step_grads(data: InnerData, negs_CxM):
+# Rows of candidates per block of `first_step_grads` beyond which it works block by block.
+GRAD_ROW_BLOCK = 131072
+
+
+def first_step_grads(data: InnerData, negs_CxM, row_block: int = GRAD_ROW_BLOCK):
   """Per slot of the rows, d/d user of the candidate's BPR term at the start state,
-  averaged over its M negatives: [R, L, D] (zero at padding slots)."""
+  averaged over its M negatives: [R, L, D] (zero at padding slots).
+
+  Past row_block rows it fills the result block by block, so that its temporaries are
+  those of one block, not several [R, L, D] arrays (the last block is aligned to the end
+  and recomputes a few rows with the same values).
+  """
+  n_rows = data.cand_RxL.shape[0]
+  if n_rows <= row_block:
+    return _slot_grads(data, negs_CxM, data.cand_RxL, data.user_R)
+  n_blocks = -(-n_rows // row_block)
+  out_RxLxD = jnp.zeros((*data.cand_RxL.shape, data.start["item"].shape[1]), jnp.float32)
+
+  def fill(b, out_RxLxD):
+    lo = jnp.minimum(b * row_block, n_rows - row_block)
+    cand_BxL = jax.lax.dynamic_slice_in_dim(data.cand_RxL, lo, row_block)
+    user_B = jax.lax.dynamic_slice_in_dim(data.user_R, lo, row_block)
+    block = _slot_grads(data, negs_CxM, cand_BxL, user_B)
+    return jax.lax.dynamic_update_slice_in_dim(out_RxLxD, block, lo, axis=0)
+
+  return jax.lax.fori_loop(0, n_blocks, fill, out_RxLxD)
+
+
+def _slot_grads(data: InnerData, negs_CxM, cand_RxL, user_R):
   user_UxD, item_IxD = data.start["user"], data.start["item"]
   n_cand = data.users_C.shape[0]
-  ok_RxL = (data.cand_RxL < n_cand).astype(jnp.float32)
-  slot = jnp.minimum(data.cand_RxL, n_cand - 1)
-  user_RxD = user_UxD[data.user_R]
+  ok_RxL = (cand_RxL < n_cand).astype(jnp.float32)
+  slot = jnp.minimum(cand_RxL, n_cand - 1)
+  user_RxD = user_UxD[user_R]
   pos_RxLxD = item_IxD[data.items_C[slot]]
   total = jnp.zeros_like(pos_RxLxD)
   for m in range(negs_CxM.shape[1]):

@@ -73,7 +73,8 @@ def test_condensed_round_trips_to_the_exported_files(res, ds, tmp_path):
   assert cond.nnz == res.report["per_seed"][0]["size"]
   back = readers.read_delimited(res.report["files"]["0"]["csv"], columns=("user", "item"))
   assert set(zip(*cond.original_pairs())) == set(zip(*back.original_pairs()))
-  paths = jc.export(cond, ds, tmp_path / "again")
+  assert res.pseudo().shape == (cond.nnz,) and res.pseudo().any()
+  paths = jc.export(cond, ds, tmp_path / "again", pseudo_N=res.pseudo())
   assert pathlib.Path(paths["csv"]).read_bytes() == pathlib.Path(
       res.report["files"]["0"]["csv"]).read_bytes()
   assert pathlib.Path(paths["recbole_test"]).exists()

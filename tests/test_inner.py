@@ -94,3 +94,13 @@ def test_config_errors():
   data, negs_C, masks, valid_negs = _setup()
   with pytest.raises(ValueError, match="one user step"):
     inner.user_step_rewards(masks, None, valid_negs, data, inner.InnerConfig(steps=2))
+
+
+@pytest.mark.parametrize("row_block", [1, 2, 3])
+def test_first_step_grads_block_by_block_equal_the_whole(row_block):
+  data, negs_C, _, _ = _setup()
+  negs_CxM = jnp.stack([negs_C, jnp.roll(negs_C, 1)], axis=1)
+  whole = inner.first_step_grads(data, negs_CxM)
+  assert data.cand_RxL.shape[0] > row_block  # the blocked path runs
+  blocked = jax.jit(inner.first_step_grads, static_argnums=2)(data, negs_CxM, row_block)
+  np.testing.assert_allclose(np.asarray(blocked), np.asarray(whole), rtol=1e-6, atol=1e-7)
