@@ -115,7 +115,7 @@ def fit_full(model_name: str, data: DatasetSplit, protocol: dict, *,
 
 def evaluate_on(model_name: str, data: DatasetSplit, train, *, model_cfg, train_cfg,
                 seed: int, avoid: Interactions | None = None, tail_fraction: float = 0.2,
-                log: Callable[[str], None] | None = None) -> tuple[object, dict]:
+                log: Callable[[str], None] | None = None, mesh=None) -> tuple[object, dict]:
   """Trains on `train` (a subset, with a step-matched schedule; negatives also outside
   `avoid`) and tests with all original training and validation items masked: overall,
   per user group (tail_fraction least active users, the rest), and item coverage."""
@@ -133,7 +133,7 @@ def evaluate_on(model_name: str, data: DatasetSplit, train, *, model_cfg, train_
                                   exclude=(data.train, data.valid), target=data.test,
                                   block_users=cfg.eval_block_users,
                                   groups=tail_lib.user_groups(data.train, tail_fraction),
-                                  popularity_I=data.train.item_degrees())
+                                  popularity_I=data.train.item_degrees(), mesh=mesh)
   return fit.params, {"test": test, "valid": fit.best_valid, "n_train": train.nnz,
                       "best_epoch": fit.best_epoch, "epochs": fit.epochs,
                       "train_seconds": fit.train_seconds}
@@ -217,6 +217,9 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       f"({cfg.condense.accounting} accounting)")
 
   names = ("condensed", *cfg.baselines)
+  # The subset evaluators' test ranking goes over the mesh in one process (across
+  # processes every process evaluates on its own device: the same numbers).
+  eval_mesh = mesh if mesh is not None and jax.process_count() == 1 else None
   seed_fp = checkpoint.fingerprint(
       protocol["data_checksum"], _jsonable({**dataclasses.asdict(cfg), "seeds": None}),
       dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), _code_version(),
@@ -271,7 +274,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       for name, (subset, avoid_fn) in sets.items():
         _, metrics = evaluate_on(model_name, data, subset, model_cfg=model_cfg,
                                  train_cfg=train_cfg, seed=seed, avoid=avoid_fn,
-                                 tail_fraction=tail_fraction, log=log)
+                                 tail_fraction=tail_fraction, log=log, mesh=eval_mesh)
         evals[model_name][name] = metrics
         log(f"seed {seed} {model_name} on {name} ({subset.nnz / n_train:.3f} N): test "
             f"ndcg@10 {metrics['test']['ndcg@10']:.4f} recall@10 "

@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from jaxcond import evaluate as evaluate_lib
+from jaxcond import sharding
 from jaxcond import negatives
 from jaxcond.graph import BITMAP_LIMIT_BITS, DENSE_ADJ_LIMIT, Graph, build_graph
 from jaxcond.interactions import Interactions
@@ -201,12 +202,22 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
 
 def evaluate_model(model: Recommender, params, graph: Graph, hparams: ModelConfig, *,
                    history: Interactions, exclude, target: Interactions,
-                   ks=(5, 10, 20), block_users: int = 256, **kwargs) -> dict:
+                   ks=(5, 10, 20), block_users: int = 256, mesh=None, **kwargs) -> dict:
   """Full-ranking metrics of a fitted model; kwargs go to evaluate.evaluate (groups,
-  popularity_I)."""
+  popularity_I). With a `mesh`, the scored user blocks are split along users over its
+  devices, and so are a dense adjacency's rows and the user table when the model
+  propagates (LightGCN: users' rows of A times items, Aᵀ times users reduced across)."""
+  if mesh is not None and graph.adj_UxI.size and "user" in params:
+    n_rows = -(-graph.adj_UxI.shape[0] // mesh.size) * mesh.size  # zero rows: no effect
+    split = sharding.split(mesh)
+    graph = graph._replace(adj_UxI=sharding.put(
+        sharding.pad_to(sharding.to_host(graph.adj_UxI), n_rows), split))
+    params = {**params, "user": sharding.put(
+        sharding.pad_to(sharding.to_host(params["user"]), n_rows), split)}
   reps = _represent(model, hparams)(params, graph)
   return evaluate_lib.evaluate(model.score, reps, history=history, exclude=exclude,
-                               target=target, ks=ks, block_users=block_users, **kwargs)
+                               target=target, ks=ks, block_users=block_users, mesh=mesh,
+                               **kwargs)
 
 
 @functools.cache
