@@ -208,14 +208,7 @@ def _read(path: pathlib.Path, fingerprint: str) -> dict | None:
   """A finished unit's JSON, or None; one written by other settings is refused."""
   if not path.exists() or not FLAGS.resume:
     return None
-  try:
-    row = json.loads(path.read_text())
-  except (OSError, ValueError) as e:
-    raise DataError(f"{path} is unreadable ({e}); delete it to rerun that unit") from e
-  if row.get("fingerprint") != fingerprint:
-    raise ValueError(f"{path} was written by other settings or data; rerun with the same "
-                     f"ones, --noresume, or another --output_dir")
-  return row
+  return report.read_fingerprinted(path, fingerprint)
 
 
 def run_rows(ctx: Context) -> list[dict]:

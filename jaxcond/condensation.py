@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import pathlib
 import time
 from typing import Callable
@@ -23,7 +22,7 @@ from jaxcond import pool as pool_lib, proxy as proxy_lib
 from jaxcond import report, sharding, tail as tail_lib
 from jaxcond import train as train_lib
 from jaxcond.graph import build_graph
-from jaxcond.interactions import DataError, Interactions
+from jaxcond.interactions import Interactions
 from jaxcond.split import DatasetSplit
 
 BASELINES = ("random", "zero_update")
@@ -297,10 +296,11 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     if not resume:
       for stale in (done_path, done_path.with_name(CHECKPOINT)):
         stale.unlink(missing_ok=True)
-    record = _read_record(done_path, seed_fp) if done_path.exists() else None
+    record = (report.read_fingerprinted(done_path, seed_fp, "seed") if done_path.exists()
+              else None)
     if record is None:
       report.write_json_atomic(done_path, one_seed(seed))
-      record = _read_record(done_path, seed_fp)  # as a resumed run would see it
+      record = report.read_fingerprinted(done_path, seed_fp)  # as a resumed run sees it
     else:
       log(f"seed {seed}: done before, read back from {done_path}")
     records.append(record)
@@ -356,18 +356,6 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       "protocol": protocol,
       "versions": report.versions(),
   }
-
-
-def _read_record(path: pathlib.Path, fingerprint: str) -> dict:
-  try:
-    record = json.loads(path.read_text())
-  except (OSError, ValueError) as e:
-    raise DataError(f"{path} is unreadable ({e}); delete it to rerun that seed") from e
-  if record.get("fingerprint") != fingerprint:
-    raise ValueError(f"{path} was written by a run with other settings or data; resume "
-                     f"with the same ones, or start afresh (--noresume / resume=False, or "
-                     f"another output folder)")
-  return record
 
 
 def _model_report(ev: dict, names: tuple, n_train: int) -> dict:

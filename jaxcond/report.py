@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import pathlib
 import platform
 
 import numpy as np
 
 from jaxcond import atomic
+from jaxcond.interactions import DataError
 
 
 def write_json_atomic(path, obj) -> None:
@@ -16,6 +18,20 @@ def write_json_atomic(path, obj) -> None:
   with atomic.atomic_write(path, "w") as f:
     json.dump(obj, f, indent=2)
     f.write("\n")
+
+
+def read_fingerprinted(path, fingerprint: str, unit: str = "unit") -> dict:
+  """A finished unit's JSON record (written with a "fingerprint" key). DataError when
+  unreadable, ValueError when another run's (other settings or data) wrote it."""
+  try:
+    record = json.loads(pathlib.Path(path).read_text())
+  except (OSError, ValueError) as e:
+    raise DataError(f"{path} is unreadable ({e}); delete it to rerun that {unit}") from e
+  if record.get("fingerprint") != fingerprint:
+    raise ValueError(f"{path} was written by a run with other settings or data; resume "
+                     f"with the same ones, or start afresh (--noresume / resume=False, or "
+                     f"another output folder)")
+  return record
 
 
 def write_text_atomic(path, text: str) -> None:

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from jaxcond import report
+from jaxcond.interactions import DataError
 
 
 def test_write_json_atomic(tmp_path):
@@ -29,3 +30,14 @@ def test_write_text_atomic(tmp_path):
   with pytest.raises(TypeError):
     report.write_text_atomic(path, None)
   assert path.read_text() == "| a |\n"
+
+
+def test_read_fingerprinted_refuses_other_runs_and_names_bad_files(tmp_path):
+  path = tmp_path / "record.json"
+  report.write_json_atomic(path, {"fingerprint": "abc", "value": 3})
+  assert report.read_fingerprinted(path, "abc") == {"fingerprint": "abc", "value": 3}
+  with pytest.raises(ValueError, match="written by a run with other settings or data"):
+    report.read_fingerprinted(path, "xyz")
+  path.write_text('{"fingerprint": "abc", ')  # a torn file
+  with pytest.raises(DataError, match=r"record.json is unreadable .*rerun that seed"):
+    report.read_fingerprinted(path, "abc", "seed")
