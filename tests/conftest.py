@@ -41,14 +41,18 @@ def shared_data_dir():
   return path
 
 
-@pytest.fixture
-def user_file(tmp_path):
+def write_user_file(folder: pathlib.Path) -> pathlib.Path:
   """A user's own CSV file: two taste groups of 25 users, 12 pairs each, named columns."""
   rng = np.random.default_rng(0)
   lines = ["who,what"]
   for u in range(50):
     for i in rng.choice(40, 12, replace=False) + 20 * (u % 2):
       lines.append(f"c{u},p{i}")
-  path = tmp_path / "shop.csv"
+  path = folder / "shop.csv"
   path.write_text("\n".join(lines) + "\n")
   return path
+
+
+@pytest.fixture
+def user_file(tmp_path):
+  return write_user_file(tmp_path)

@@ -8,12 +8,12 @@ import pathlib
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import jaxcond.api as jc
 from jaxcond import condensation, condenser, models, readers
 from jaxcond import train as train_lib
+from conftest import write_user_file
 from jaxcond.interactions import Interactions
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -21,22 +21,10 @@ TINY = dict(outer_steps=3, max_epochs=2, min_epochs=0, dim=8, rho=0.2, tail_quan
             baselines=("random",), reward_signal=False)
 
 
-def _user_file(folder: pathlib.Path) -> pathlib.Path:
-  """As conftest's `user_file`: two taste groups of 25 users, 12 pairs each."""
-  rng = np.random.default_rng(0)
-  lines = ["who,what"]
-  for u in range(50):
-    for i in rng.choice(40, 12, replace=False) + 20 * (u % 2):
-      lines.append(f"c{u},p{i}")
-  path = folder / "shop.csv"
-  path.write_text("\n".join(lines) + "\n")
-  return path
-
-
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory):
   folder = tmp_path_factory.mktemp("api")
-  return jc.load(_user_file(folder), columns=["who", "what"], cache_dir=folder / "cache")
+  return jc.load(write_user_file(folder), columns=["who", "what"], cache_dir=folder / "cache")
 
 
 @pytest.fixture(scope="module")
