@@ -14,6 +14,7 @@ NDCG@10 when trained on all pairs and on each --tau_methods set. Resumable: each
 each tau evaluation) is written to <output_dir>/rows/ when done and read back on a rerun.
 """
 
+import collections
 import dataclasses
 import json
 import pathlib
@@ -23,15 +24,17 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from experiments import common, condense  # noqa: E402
-from jaxcond import atomic, baselines, checkpoint, condensation, export  # noqa: E402
+from jaxcond import atomic, baselines, checkpoint, condensation, condenser, export  # noqa: E402
 from jaxcond import proxy as proxy_lib, ranking, report  # noqa: E402
 from jaxcond.interactions import DataError, Interactions  # noqa: E402
 
 METHODS = ("dconrec", *baselines.BASELINES)
+MACHINE = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
 HEADLINE = condensation.HEADLINE
 _B = baselines.BaselineConfig()
 
@@ -45,6 +48,8 @@ flags.DEFINE_list("tau_methods", ["dconrec", "random"], "Methods (of --methods) 
                   "rank the configurations.")
 flags.DEFINE_bool("export", True, "Export every baseline's set (CSV, TSV, npz, RecBole) to "
                   "<output_dir>/<method>/r<ratio>/seed<k>/; --noexport: a compact npz (dense ids).")
+flags.DEFINE_bool("read_only", False, "Read the finished rows (and tau evaluations) back and "
+                  "train nothing: merges grids run elsewhere; units not done are listed.")
 flags.DEFINE_integer("svp_epochs", _B.svp_epochs, "SVP-CF: epochs of its BPR-MF proxy.")
 flags.DEFINE_integer("svp_dim", _B.svp_dim, "SVP-CF: embedding size of its proxy.")
 flags.DEFINE_float("svp_lr", _B.svp_lr, "SVP-CF: Adam learning rate of its proxy.")
@@ -211,10 +216,12 @@ def _read(path: pathlib.Path, fingerprint: str) -> dict | None:
   return report.read_fingerprinted(path, fingerprint)
 
 
-def run_rows(ctx: Context) -> list[dict]:
+def run_rows(ctx: Context) -> tuple[list[dict], list[dict]]:
+  """The rows of every unit, and the units the method cannot run at (DConRec at a ratio
+  whose budget its fixed tail pairs already exceed), each with the reason."""
   s = ctx.s
   units = [(m, r, seed) for r in s.ratios for m in s.methods for seed in s.job.seeds]
-  rows = []
+  rows, infeasible, missing = [], [], []
   for n, (method, ratio, seed) in enumerate(units, 1):
     path = ctx.out / "rows" / f"{method}-r{ratio:g}-s{seed}.json"
     fp = s.fingerprint(ctx.protocol["data_checksum"], method, ratio)
@@ -222,21 +229,45 @@ def run_rows(ctx: Context) -> list[dict]:
     tag = f"[{n}/{len(units)}] {method} r={ratio:g} seed {seed}"
     if row is not None:
       log(f"{tag}: done before, read back from {path}")
+    elif FLAGS.read_only:
+      log(f"{tag}: not done, left out (--read_only)")
+      missing.append({"method": method, "ratio": ratio, "seed": seed})
+      continue
     else:
       log(f"{tag}: running")
-      row = dconrec_row(ctx, ratio, seed) if method == "dconrec" else \
-          baseline_row(ctx, method, ratio, seed)
-      row["retention"] = row["retention_by_model"][s.job.eval_models[0]]
+      try:
+        row = dconrec_row(ctx, ratio, seed) if method == "dconrec" else \
+            baseline_row(ctx, method, ratio, seed)
+        row["retention"] = row["retention_by_model"][s.job.eval_models[0]]
+      except condenser.BudgetError as e:  # recorded and reported, not retried each rerun
+        row = {"method": method, "ratio": ratio, "seed": seed, "infeasible": str(e)}
+      row["machine"] = MACHINE
       row["fingerprint"] = fp
       report.write_json_atomic(path, row)
+    if "infeasible" in row:
+      log(f"{tag}: cannot run: {row['infeasible']}")
+      infeasible.append(row)
+      continue
     ret = row["retention"]
     log(f"{tag}: |S|/N {row['size_fraction']:.3f}, retention ndcg@10 {ret['ndcg@10']:.3f} "
         f"recall@10 {ret['recall@10']:.3f}, {row['condense_seconds']:.1f}s to condense")
     rows.append(row)
-  return rows
+  return rows, infeasible, missing
+
+
+class _NotDone(Exception):
+  """A tau evaluation --read_only found not done."""
+
+
+def _require(path: pathlib.Path) -> None:
+  if FLAGS.read_only:
+    raise _NotDone(path.stem)
 
 
 def _load_set(folder: pathlib.Path, train: Interactions) -> Interactions:
+  if not (folder / "condensed.npz").exists():
+    raise ValueError(f"no condensed set at {folder} to rank configurations on (the method "
+                     "could not run at --tau_ratio, or its folder was removed)")
   with np.load(folder / "condensed.npz", allow_pickle=False) as z:
     users, items = z["user_index"], z["item_index"]
   return Interactions.from_pairs(users, items, n_users=train.n_users, n_items=train.n_items,
@@ -247,9 +278,10 @@ def _slug(text: str) -> str:
   return re.sub(r"[^A-Za-z0-9.+-]+", "_", text)
 
 
-def run_tau(ctx: Context) -> dict:
+def run_tau(ctx: Context) -> dict | None:
   """Test NDCG@10 of every configuration on full data and on each tau method's set (per
-  seed), and Kendall's tau between the two rankings."""
+  seed), and Kendall's tau between the two rankings; under --read_only, of the seeds and
+  methods whose evaluations are all done (None if none is)."""
   s, data = ctx.s, ctx.data
   false_neg = {}
 
@@ -260,41 +292,77 @@ def run_tau(ctx: Context) -> dict:
       false_neg["fn"] = condensation.build_pool(data, ctx.proxy()[0], s.job)[1]
     return false_neg["fn"]
 
+  def full_test(c, seed):  # recorded beside the rows, so a merge of rows needs no refit
+    path = ctx.out / "rows" / "tau" / f"full-s{seed}-{_slug(c.name)}.json"
+    fp = s.fingerprint(ctx.protocol["data_checksum"], "full", 1.0, [c.name, str(c)])
+    done = _read(path, fp)
+    if done is None:
+      _require(path)
+      test = ctx.full(c.model, seed, c.model_cfg, c.train_cfg)
+      done = {"config": c.name, "test": {k: test[k] for k in HEADLINE}, "fingerprint": fp}
+      report.write_json_atomic(path, done)
+    return done["test"]
+
   per_method = {m: [] for m in s.tau_methods}
-  metric = "ndcg@10"
+  metric, missing = "ndcg@10", []
   for seed in s.job.seeds:
-    full = {c.name: ctx.full(c.model, seed, c.model_cfg, c.train_cfg)[metric]
-            for c in s.tau_configs}
+    try:
+      full = {c.name: full_test(c, seed)[metric] for c in s.tau_configs}
+    except _NotDone as e:
+      missing.append(str(e))
+      continue
     for method in s.tau_methods:
-      subset = _load_set(ctx.set_dir(method, s.tau_ratio, seed), data.train)
-      scores = {}
-      for c in s.tau_configs:
-        path = (ctx.out / "rows" / "tau"
-                / f"{method}-r{s.tau_ratio:g}-s{seed}-{_slug(c.name)}.json")
-        fp = s.fingerprint(ctx.protocol["data_checksum"], method, s.tau_ratio,
-                           [c.name, str(c)])
-        done = _read(path, fp)
-        if done is None:
-          log(f"tau: {c.name} on {method} (seed {seed})")
-          _, m = condensation.evaluate_on(
-              c.model, data, subset, model_cfg=c.model_cfg, train_cfg=c.train_cfg, seed=seed,
-              avoid=avoid(method), tail_fraction=s.job.report_tail_fraction, log=log)
-          done = {"config": c.name, "test": {k: m["test"][k] for k in HEADLINE},
-                  "fingerprint": fp}
-          report.write_json_atomic(path, done)
-        scores[c.name] = done["test"][metric]
+      try:
+        scores = _tau_scores(ctx, method, seed, avoid, metric)
+      except _NotDone as e:
+        missing.append(str(e))
+        continue
       tau = ranking.kendall_tau(full, scores)
       per_method[method].append({"seed": seed, **tau, "full": full, "condensed": scores})
       log(f"tau: {method} (seed {seed}): Kendall tau {tau['tau']:.3f} over "
           f"{tau['n_configs']} configurations")
+  if missing:
+    log(f"tau: not done, left out (--read_only): {', '.join(missing)}")
+  per_method = {m: rs for m, rs in per_method.items() if rs}
+  if not per_method:
+    return None
   summary = {m: {"tau_mean": float(np.mean([r["tau"] for r in rs])),
                  "tau_std": float(np.std([r["tau"] for r in rs])),
-                 "p_value_max": float(np.max([r["p_value"] for r in rs]))}
+                 "p_value_max": float(np.max([r["p_value"] for r in rs])),
+                 "seeds": [r["seed"] for r in rs]}
              for m, rs in per_method.items()}
   return {"ratio": s.tau_ratio, "metric": metric, "configs": [c.name for c in s.tau_configs],
           "seeds": list(s.job.seeds), "summary": summary, "per_seed": per_method,
+          "missing": missing,
           "tau": "Kendall's tau-b (scipy.stats.kendalltau) between the configurations' "
                  "rankings by test " + metric + " trained on all N pairs and on S"}
+
+
+def _tau_scores(ctx: Context, method: str, seed: int, avoid, metric: str) -> dict:
+  """Test `metric` of every tau configuration trained on the method's set."""
+  s, data = ctx.s, ctx.data
+  subset = []  # read on the first configuration not yet evaluated on it
+  scores = {}
+  for c in s.tau_configs:
+    path = (ctx.out / "rows" / "tau"
+            / f"{method}-r{s.tau_ratio:g}-s{seed}-{_slug(c.name)}.json")
+    fp = s.fingerprint(ctx.protocol["data_checksum"], method, s.tau_ratio,
+                       [c.name, str(c)])
+    done = _read(path, fp)
+    if done is None:
+      _require(path)
+      if not subset:
+        subset.append(_load_set(ctx.set_dir(method, s.tau_ratio, seed), data.train))
+      log(f"tau: {c.name} on {method} (seed {seed})")
+      _, m = condensation.evaluate_on(
+          c.model, data, subset[0], model_cfg=c.model_cfg, train_cfg=c.train_cfg,
+          seed=seed, avoid=avoid(method), tail_fraction=s.job.report_tail_fraction,
+          log=log)
+      done = {"config": c.name, "test": {k: m["test"][k] for k in HEADLINE},
+              "fingerprint": fp}
+      report.write_json_atomic(path, done)
+    scores[c.name] = done["test"][metric]
+  return scores
 
 
 def aggregate(rows: list[dict], models: tuple) -> list[dict]:
@@ -322,26 +390,39 @@ def _pm(mean_std) -> str:
   return f"{mean_std[0]:.3f} ± {mean_std[1]:.3f}"
 
 
-def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None) -> str:
+def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None,
+             proxy_model: str = "bpr_mf", infeasible: tuple = (), missing: tuple = ()) -> str:
   agg = aggregate(rows, models)
   head = models[0]
-  seeds = sorted({r["seed"] for r in rows})
   lines = [f"# Condensation methods compared on {protocol['dataset']}", "",
            f"Retention: test metric of {head} trained on S over the same model trained on "
            f"all N = {protocol['counts']['train']:,} training pairs (same split, settings "
-           f"and seed), mean ± std over seeds {', '.join(map(str, seeds))}. Tail: the 20% "
-           "least active users. Seconds: building S (the shared proxy fit excluded).", "",
-           "| method | ratio | \\|S\\|/N | NDCG@10 | Recall@10 | tail NDCG@10 | seconds |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+           "and seed), mean ± std over the seeds listed. Tail: the 20% least active users. "
+           "Seconds: building S (the shared proxy fit excluded).", "",
+           "| method | ratio | seeds | \\|S\\|/N | NDCG@10 | Recall@10 | tail NDCG@10 | seconds |",
+           "|---|---:|---|---:|---:|---:|---:|---:|"]
   for e in agg:
-    lines.append(f"| {e['method']} | {e['ratio']:g} | {e['size_fraction']:.3f} | "
+    lines.append(f"| {e['method']} | {e['ratio']:g} | {','.join(map(str, e['seeds']))} | "
+                 f"{e['size_fraction']:.3f} | "
                  f"{_pm(e[(head, 'ndcg@10')])} | {_pm(e[(head, 'recall@10')])} | "
                  f"{_pm(e[(head, 'tail', 'ndcg@10')])} | {e['condense_seconds']:.1f} |")
   lines.append("")
+  if missing:
+    todo = {}
+    for u in missing:
+      todo.setdefault((u["method"], u["ratio"]), []).append(str(u["seed"]))
+    lines += ["Not measured yet (--read_only): "
+              + "; ".join(f"{m} at {r:g} (seeds {','.join(ss)})" for (m, r), ss in todo.items())
+              + ".", ""]
+  if infeasible:
+    lines += ["Not run (no set of that size exists under the method's settings):", ""]
+    lines += [f"- {r['method']} at ratio {r['ratio']:g}, seed {r['seed']}: {r['infeasible']}"
+              for r in infeasible]
+    lines.append("")
   if len(models) > 1:
     lines += ["## Cross-architecture: NDCG@10 retention per evaluator", "",
-              "S is built once (with BPR-MF where a model is involved) and each evaluator is "
-              "trained on it.", "",
+              f"S is built once (with a {proxy_model} proxy where a model is involved; "
+              "SVP-CF always uses its own BPR-MF) and each evaluator is trained on it.", "",
               "| method | ratio | " + " | ".join(models) + " |",
               "|---|---:|" + "---:|" * len(models)]
     for e in agg:
@@ -352,15 +433,18 @@ def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None) 
     lines += [f"## Rank agreement at ratio {tau['ratio']:g}", "",
               f"{tau['tau']}; {len(tau['configs'])} configurations: "
               + ", ".join(f"`{c}`" for c in tau["configs"]) + ".", "",
-              "| method | Kendall tau | max p-value | ranking on S (seed "
-              f"{tau['seeds'][0]}) |", "|---|---:|---:|---|"]
+              "| method | Kendall tau | seeds | max p-value | ranking on S (first seed) |",
+              "|---|---:|---|---:|---|"]
     for m, e in tau["summary"].items():
       first = tau["per_seed"][m][0]
       lines.append(f"| {m} | {e['tau_mean']:.3f} ± {e['tau_std']:.3f} | "
-                   f"{e['p_value_max']:.3g} | {' > '.join(first['ranking_other'])} |")
+                   f"{','.join(map(str, e['seeds']))} | {e['p_value_max']:.3g} | "
+                   f"{' > '.join(first['ranking_other'])} |")
     first = next(iter(tau["per_seed"].values()))[0]
     lines += ["", f"Ranking on full data (seed {first['seed']}): "
               + " > ".join(first["ranking_full"]), ""]
+    if tau["missing"]:
+      lines += [f"Not measured yet (--read_only): {', '.join(tau['missing'])}.", ""]
   lines += ["## Methods", "", "- dconrec: this library's condensation (condensation.run with "
             "the condense.py flags)"]
   lines += [f"- {n}: {d}" for n, d in baselines.SOURCES.items()
@@ -369,7 +453,10 @@ def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None) 
             f"- dataset {protocol['dataset']}, split {protocol['split']} "
             f"{protocol['ratios']} seed {protocol['seed']}, data checksum "
             f"`{protocol['data_checksum']}`",
-            f"- evaluators: {', '.join(models)}; full-data runs cached per model and seed", "",
+            f"- evaluators: {', '.join(models)}; full-data runs cached per model and seed",
+            "- rows per machine (each row's retention is over a full-data run on the same "
+            "machine): " + ", ".join(f"{m} {n}" for m, n in sorted(collections.Counter(
+                r.get("machine", "not recorded") for r in rows).items())), "",
             "![retention against ratio](compare.png)", ""]
   return "\n".join(lines)
 
@@ -409,15 +496,19 @@ def main(argv):
     settings = Settings()
     data, protocol = common.load_data()
     ctx = Context(settings, data, protocol, out)
-    rows = run_rows(ctx)
+    rows, infeasible, missing = run_rows(ctx)
+    if not rows:
+      raise ValueError(f"no method could run: {infeasible[0]['infeasible']}" if infeasible
+                       else f"no row is done in {out} (--read_only)")
     tau = run_tau(ctx) if settings.tau_ratio is not None else None
   except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
   models = tuple(settings.job.eval_models)
   report.write_json_atomic(out / "compare.json", rows)
+  report.write_json_atomic(out / "infeasible.json", infeasible)
   if tau is not None:
     report.write_json_atomic(out / "kendall.json", tau)
-  text = markdown(rows, models, protocol, tau)
+  text = markdown(rows, models, protocol, tau, settings.job.proxy_model, infeasible, missing)
   report.write_text_atomic(out / "compare.md", text)
   figure(rows, models, out / "compare.png", protocol["dataset"])
   print(text)

@@ -79,9 +79,9 @@ FLAGS = common.FLAGS
 
 
 def job_config() -> condensation.JobConfig:
-  if FLAGS.model != "bpr_mf":
-    raise ValueError(f"the condensation (and proxy) model must be bpr_mf, got --model="
-                     f"{FLAGS.model}; evaluate other models with --eval_models")
+  if FLAGS.model not in ("bpr_mf", "lightgcn"):
+    raise ValueError(f"the condensation (proxy) model must be bpr_mf or lightgcn, got "
+                     f"--model={FLAGS.model}; evaluate other models with --eval_models")
   inner_cfg = inner.InnerConfig(steps=FLAGS.inner_steps, lr=FLAGS.inner_lr,
                                 optimizer=FLAGS.inner_optimizer, start=FLAGS.inner_start,
                                 update=FLAGS.inner_update, reward=FLAGS.reward)
@@ -99,7 +99,8 @@ def job_config() -> condensation.JobConfig:
       augment=FLAGS.augment, exclude_false_negatives=FLAGS.exclude_false_negatives,
       prior_scale=FLAGS.prior_scale, tail=FLAGS.tail, tail_tau=FLAGS.tail_tau,
       tail_quantile=FLAGS.tail_quantile, tail_floor=FLAGS.tail_floor,
-      reward_signal=FLAGS.reward_signal, baselines=tuple(FLAGS.baselines))
+      reward_signal=FLAGS.reward_signal, baselines=tuple(FLAGS.baselines),
+      proxy_model=FLAGS.model)
 
 
 def main(argv):

@@ -74,6 +74,10 @@ class CondenseConfig:
                        "user table alone (inner update='users'); use credit='global'")
 
 
+class BudgetError(ValueError):
+  """A ratio that leaves no free budget (the fixed pairs already fill it) or no choice."""
+
+
 def budget_of(pool: Pool, n_train: int, cfg: CondenseConfig) -> dict:
   """Sizes under the accounting: total |S| target, fixed pairs, and the free budget."""
   n_fixed = int(pool.fixed_C.sum())
@@ -85,11 +89,11 @@ def budget_of(pool: Pool, n_train: int, cfg: CondenseConfig) -> dict:
     free = int(round(cfg.ratio * n_free))
     total = free + n_fixed
   if not 0 < free < n_free:
-    raise ValueError(f"ratio {cfg.ratio} ({cfg.accounting} accounting) leaves a budget of "
-                     f"{free} free pairs out of {n_free} candidates ({n_fixed} fixed pairs "
-                     f"already count against {total}); it must be between 0 and {n_free}"
-                     + (" (fewer tail users: a lower tail tau, a tail quantile, or tail "
-                        "'floor' / 'none')" if n_fixed else ""))
+    raise BudgetError(f"ratio {cfg.ratio} ({cfg.accounting} accounting) leaves a budget of "
+                      f"{free} free pairs out of {n_free} candidates ({n_fixed} fixed pairs "
+                      f"already count against {total}); it must be between 0 and {n_free}"
+                      + (" (fewer tail users: a lower tail tau, a tail quantile, or tail "
+                         "'floor' / 'none')" if n_fixed else ""))
   return {"total": total, "free": free, "fixed": n_fixed, "candidates": pool.size,
           "n_train": n_train}
 

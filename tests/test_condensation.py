@@ -155,3 +155,19 @@ def test_same_seed_twice_gives_bit_identical_sets_and_finished_seeds_are_not_rer
   with pytest.raises(ValueError, match="other settings or data"):
     condensation.run(data, protocol, dataclasses.replace(cfg, rho=0.4), out_dir=tmp_path / "a",
                      log=lambda s: None, **kw)
+
+
+def test_a_lightgcn_proxy_condenses_to_the_budget(tmp_path, data):
+  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=2), seeds=(0,),
+                               rho=0.3, baselines=(), proxy_model="lightgcn",
+                               reward_signal=False)
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=3, min_epochs=1,
+                                    patience=1)
+  logs = []
+  rep = condensation.run(data, {"data_checksum": "synthetic"}, cfg,
+                         model_cfg=ModelConfig(dim=8, n_layers=2), train_cfg=train_cfg,
+                         out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
+                         log=logs.append)
+  assert any(line.startswith("full-data lightgcn (seed 0): training") for line in logs)
+  assert rep["size_fraction"] == pytest.approx(round(0.25 * data.train.nnz) / data.train.nnz)
+  assert 0 < rep["condensed"]["test"]["ndcg@10"] <= 1

@@ -76,7 +76,7 @@ def test_select_top_and_sample():
 
 def test_budget_errors_name_the_numbers():
   cfg = condenser.CondenseConfig(ratio=0.01)
-  with pytest.raises(ValueError, match="leaves a budget of"):
+  with pytest.raises(condenser.BudgetError, match="leaves a budget of"):
     _problem(cfg)
   with pytest.raises(ValueError, match="ratio must be in"):
     condenser.CondenseConfig(ratio=1.5)

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -59,6 +60,45 @@ def test_compare_contract_tau_and_resume(tmp_path, user_file):
   assert "running" not in again.stdout and "tau: ease:ease_l2=1 on" not in again.stdout
   assert json.loads((out / "compare.json").read_text()) == rows
 
+  # Another machine's rows alone (no sets, no fits): --read_only merges them, training nothing.
+  merged = tmp_path / "merged"
+  shutil.copytree(out / "rows", merged / "rows")
+  read = _run(tmp_path, *args[:-2], "--read_only", f"--output_dir={merged}",
+              f"--cache_dir={tmp_path / 'other-cache'}")
+  assert read.returncode == 0, read.stderr
+  assert "running" not in read.stdout and "): training" not in read.stdout
+  assert json.loads((merged / "compare.json").read_text()) == rows
+  assert json.loads((merged / "kendall.json").read_text()) == tau
+  partial = _run(tmp_path, *args[:-2], "--read_only", "--seeds=0,1", f"--output_dir={merged}",
+                 f"--cache_dir={tmp_path / 'other-cache'}")  # seed 1 never ran: listed
+  assert partial.returncode == 0, partial.stderr
+  assert "running" not in partial.stdout and "): training" not in partial.stdout
+  assert json.loads((merged / "compare.json").read_text()) == rows
+  md = (merged / "compare.md").read_text()
+  assert "Not measured yet (--read_only): dconrec at 0.25 (seeds 1)" in md
+  assert "dconrec-r0.25-s1-ease_ease_l2_1" in md or "full-s1-ease_ease_l2_1" in md
+  nothing = _run(tmp_path, *args[:-2], "--read_only", "--seeds=1", f"--output_dir={merged}",
+                 f"--cache_dir={tmp_path / 'other-cache'}")
+  assert nothing.returncode == 1 and "Traceback" not in nothing.stderr
+  assert "no row is done" in nothing.stderr
+
   bad = _run(tmp_path, *args[:4], "--methods=dconrec,nope", f"--output_dir={out}")
   assert bad.returncode != 0 and "Traceback" not in bad.stderr
   assert "unknown methods ['nope']" in bad.stderr
+
+
+def test_a_ratio_the_tail_pairs_overfill_is_reported_not_run(tmp_path, user_file):
+  # Every user has <= 10 training pairs, so tail compensation (tail_tau 10) fixes them all.
+  out = tmp_path / "out"
+  args = [f"--dataset={user_file}", "--columns=who,what", "--ratios=0.25", "--seeds=0",
+          "--methods=dconrec,random", "--max_epochs=2", "--min_epochs=0", "--dim=8",
+          f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
+  proc = _run(tmp_path, *args)
+  assert proc.returncode == 0, proc.stderr
+  assert [r["method"] for r in json.loads((out / "compare.json").read_text())] == ["random"]
+  (bad,) = json.loads((out / "infeasible.json").read_text())
+  assert bad["method"] == "dconrec" and "leaves a budget of" in bad["infeasible"]
+  assert "Not run" in (out / "compare.md").read_text()
+  again = _run(tmp_path, *args)
+  assert again.returncode == 0 and "running" not in again.stdout
+  assert "dconrec r=0.25 seed 0: cannot run" in again.stdout

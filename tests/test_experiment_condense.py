@@ -42,7 +42,7 @@ def test_condenses_a_user_file(tmp_path, user_file):
 @pytest.mark.parametrize("args, message", [
     (["--ratio=1.5"], "ratio must be in (0, 1)"),
     (["--ratio=0"], "ratio must be in (0, 1)"),
-    (["--model=lightgcn"], "must be bpr_mf"),
+    (["--model=ease"], "must be bpr_mf or lightgcn"),
     (["--seeds=a,b"], "--seeds must be integers"),
     (["--eval_models=nope"], "unknown model"),
     (["--num_samples=1"], "num_samples >= 2"),
