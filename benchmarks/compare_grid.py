@@ -5,6 +5,7 @@ the cross-architecture runs), then merged into one compare.json / md / png per g
 python benchmarks/compare_grid.py run --out=runs/grid --parallel=16      # on a GPU machine
 python benchmarks/compare_grid.py run --out=runs/grid --parallel=1 --only=ciao  # or here
 python benchmarks/compare_grid.py merge --out=runs/grid --results=benchmarks/results
+python benchmarks/compare_grid.py summary --results=benchmarks/results  # DConRec vs best
 
 `run` starts each worker as `python experiments/compare.py <args>` with its own output
 folder (<out>/<worker>/) and log (<out>/logs/<worker>.log), at most --parallel at a time,
@@ -18,6 +19,7 @@ compare.json, compare.md, compare.png (and kendall.json) go to <results>/compare
 
 import argparse
 import dataclasses
+import json
 import os
 import pathlib
 import shutil
@@ -150,6 +152,30 @@ def merge(out: pathlib.Path, results: pathlib.Path, only: str | None, extra: lis
   return failed
 
 
+def summary(results: pathlib.Path, only: str | None) -> None:
+  """Per group and ratio: DConRec's NDCG@10 retention against the best baseline's (means
+  over the seeds each has), from <results>/compare-<group>/compare.json."""
+  print("| group | ratio | dconrec (seeds) | best baseline (seeds) | next | dconrec best? |")
+  print("|---|---:|---:|---:|---:|---|")
+  for group in dict.fromkeys(w.group for w in _selected(only)):
+    path = results / f"compare-{group}" / "compare.json"
+    if not path.exists():
+      continue
+    cells = {}
+    for r in json.loads(path.read_text()):
+      cells.setdefault((r["ratio"], r["method"]), []).append(r["retention"]["ndcg@10"])
+    for ratio in sorted({r for r, _ in cells}):
+      mean = {m: (sum(v) / len(v), len(v)) for (r, m), v in cells.items() if r == ratio}
+      ours = mean.pop("dconrec", None)
+      ranked = sorted(mean.items(), key=lambda kv: -kv[1][0])
+      if ours is None or not ranked:
+        continue
+      (best, (b, nb)), nxt = ranked[0], ranked[1] if len(ranked) > 1 else None
+      print(f"| {group} | {ratio:g} | {ours[0]:.3f} ({ours[1]}) | {best} {b:.3f} ({nb}) | "
+            + (f"{nxt[0]} {nxt[1][0]:.3f} ({nxt[1][1]})" if nxt else "–")
+            + f" | {'yes' if ours[0] > b else 'no'} (of {len(mean)} baselines) |")
+
+
 def _merged_args(workers: list[Worker]) -> list[str]:
   """The workers' shared flags with their seeds joined."""
   seeds = []
@@ -165,12 +191,15 @@ def _merged_args(workers: list[Worker]) -> list[str]:
 
 def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("mode", choices=("run", "merge", "list"))
+  parser.add_argument("mode", choices=("run", "merge", "summary", "list"))
   parser.add_argument("--out", type=pathlib.Path, default=ROOT / "runs" / "grid")
   parser.add_argument("--results", type=pathlib.Path, default=ROOT / "benchmarks" / "results")
   parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
   parser.add_argument("--only", help="comma-separated workers or groups (default: all)")
   args, extra = parser.parse_known_args(argv)  # the rest goes to every compare.py
+  if args.mode == "summary":
+    summary(args.results.resolve(), args.only)
+    return 0
   if args.mode == "list":
     for w in _selected(args.only):
       print(f"{w.name} [{w.group}]: {' '.join(w.args)}")
