@@ -34,7 +34,6 @@ from jaxcond import proxy as proxy_lib, ranking, report  # noqa: E402
 from jaxcond.interactions import DataError, Interactions  # noqa: E402
 
 METHODS = ("dconrec", *baselines.BASELINES)
-MACHINE = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
 HEADLINE = condensation.HEADLINE
 _B = baselines.BaselineConfig()
 
@@ -216,9 +215,10 @@ def _read(path: pathlib.Path, fingerprint: str) -> dict | None:
   return report.read_fingerprinted(path, fingerprint)
 
 
-def run_rows(ctx: Context) -> tuple[list[dict], list[dict]]:
-  """The rows of every unit, and the units the method cannot run at (DConRec at a ratio
-  whose budget its fixed tail pairs already exceed), each with the reason."""
+def run_rows(ctx: Context) -> tuple[list[dict], list[dict], list[dict]]:
+  """The rows of every unit; the units the method cannot run at (DConRec at a ratio whose
+  budget its fixed tail pairs already exceed), each with the reason; and, under
+  --read_only, the units not done."""
   s = ctx.s
   units = [(m, r, seed) for r in s.ratios for m in s.methods for seed in s.job.seeds]
   rows, infeasible, missing = [], [], []
@@ -241,7 +241,7 @@ def run_rows(ctx: Context) -> tuple[list[dict], list[dict]]:
         row["retention"] = row["retention_by_model"][s.job.eval_models[0]]
       except condenser.BudgetError as e:  # recorded and reported, not retried each rerun
         row = {"method": method, "ratio": ratio, "seed": seed, "infeasible": str(e)}
-      row["machine"] = MACHINE
+      row["machine"] = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
       row["fingerprint"] = fp
       report.write_json_atomic(path, row)
     if "infeasible" in row:
