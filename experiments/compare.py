@@ -99,7 +99,8 @@ class Settings:
         raise ValueError(f"--tau_methods {missing} are not among --methods")
 
   def fingerprint(self, data_checksum: str, method: str, ratio: float, extra=None) -> str:
-    job = json.loads(json.dumps(dataclasses.asdict(self.job), default=str))
+    job = json.loads(json.dumps(condensation.fingerprinted(dataclasses.asdict(self.job)),
+                                default=str))
     job.pop("seeds")
     return checkpoint.fingerprint(
         data_checksum, method, ratio, job if method == "dconrec" else None,

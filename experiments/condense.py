@@ -71,6 +71,13 @@ flags.DEFINE_float("tail_floor", _J.tail_floor, "--tail=floor: the share of |I_u
                    "user keeps at least.")
 flags.DEFINE_bool("reward_signal", _J.reward_signal, "Measure the reward's signal-to-noise "
                   "ratio at the start and the end.")
+flags.DEFINE_integer("holdout_every", _J.holdout_every, "> 0: hold --holdout_share of each "
+                     "user's validation pairs out of the reward, save the logits every this "
+                     "many outer steps, and keep the saved step whose set the proxy model, "
+                     "trained on it, ranks the held-out pairs best with; 0: off.",
+                     lower_bound=0)
+flags.DEFINE_float("holdout_share", _J.holdout_share, "Share of each user's validation "
+                   "pairs held out of the reward (--holdout_every).")
 flags.DEFINE_bool("resume", True, "Resume from the checkpoints and finished seeds in "
                   "--output_dir (made by the same settings and data); --noresume starts afresh.")
 flags.DEFINE_integer("checkpoint_every", 20, "Outer steps between checkpoints (0: only at "
@@ -100,6 +107,7 @@ def job_config() -> condensation.JobConfig:
       prior_scale=FLAGS.prior_scale, tail=FLAGS.tail, tail_tau=FLAGS.tail_tau,
       tail_quantile=FLAGS.tail_quantile, tail_floor=FLAGS.tail_floor,
       reward_signal=FLAGS.reward_signal, baselines=tuple(FLAGS.baselines),
+      holdout_every=FLAGS.holdout_every, holdout_share=FLAGS.holdout_share,
       proxy_model=FLAGS.model)
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import pathlib
+import shutil
 import time
 from typing import Callable
 
 import jax
 import numpy as np
 
-from jaxcond import cache, checkpoint, condenser, datasets, export, models
+from jaxcond import cache, checkpoint, condenser, datasets, export, holdout, models
 from jaxcond import pool as pool_lib, proxy as proxy_lib
 from jaxcond import report, sharding, tail as tail_lib
 from jaxcond import train as train_lib
@@ -27,6 +28,7 @@ from jaxcond.split import DatasetSplit
 
 BASELINES = ("random", "zero_update")
 CHECKPOINT = "checkpoint.npz"
+SNAPSHOTS = "snapshots"  # holdout: the outer loop's logits every holdout_every steps
 SEED_RECORD = "record.json"
 HEADLINE = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "ndcg@5", "recall@5")
 
@@ -56,6 +58,11 @@ class JobConfig:
   baselines: tuple = BASELINES
   reward_signal: bool = True  # measure the reward's SNR at the start and end (costs time)
   row_len: int = 16
+  # > 0: the reward sees the validation pairs less a held-out share; the logits saved
+  # every holdout_every steps (and at 0 and the end) are each judged by the proxy model
+  # trained on their set and ranking the held-out pairs; the best gives the set (holdout.py).
+  holdout_every: int = 0
+  holdout_share: float = 0.5
 
   def __post_init__(self):
     if self.tail not in tail_lib.MODES:
@@ -79,6 +86,9 @@ class JobConfig:
       raise ValueError(f"unknown baselines {sorted(unknown)}; known: {', '.join(BASELINES)}")
     if self.rho < 0 or self.pseudo_min < 0:
       raise ValueError(f"need rho >= 0 and pseudo_min >= 0; got {self.rho}, {self.pseudo_min}")
+    if self.holdout_every < 0 or not 0 < self.holdout_share < 1:
+      raise ValueError(f"need holdout_every >= 0 and holdout_share in (0, 1); got "
+                       f"{self.holdout_every}, {self.holdout_share}")
 
 
 def fit_full(model_name: str, data: DatasetSplit, protocol: dict, *,
@@ -220,7 +230,8 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
   # processes every process evaluates on its own device: the same numbers).
   eval_mesh = mesh if mesh is not None and jax.process_count() == 1 else None
   seed_fp = checkpoint.fingerprint(
-      protocol["data_checksum"], _jsonable({**dataclasses.asdict(cfg), "seeds": None}),
+      protocol["data_checksum"], _jsonable({**fingerprinted(dataclasses.asdict(cfg)),
+                                            "seeds": None}),
       dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), _code_version(),
       "unpadded" if mesh is None else f"padded to {sharding.PAD}")
 
@@ -228,8 +239,11 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     """Condenses with `seed`, exports, evaluates: the seed's record (JSON-able)."""
     ccfg = dataclasses.replace(cfg.condense, seed=seed)
     t_seed = time.perf_counter()
-    sdata = condenser.step_data(pool, rows, proxy, data.valid, graph, sizes, ccfg, max_degree,
-                                mesh=mesh)
+    reward_valid, held_out = data.valid, None
+    if cfg.holdout_every:
+      reward_valid, held_out = holdout.split_valid(data.valid, cfg.holdout_share, seed)
+    sdata = condenser.step_data(pool, rows, proxy, reward_valid, graph, sizes, ccfg,
+                                max_degree, mesh=mesh)
     start = condenser.init_state(sdata, ccfg, prior, mesh=mesh)
     # A host copy (less padding): the outer loop donates `start`.
     start_logits = sharding.to_host(start.logits_C)[:pool.size].copy()
@@ -247,16 +261,41 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     ckpt = out_dir / f"seed{seed}" / CHECKPOINT
     if ckpt.exists():
       log(f"seed {seed}: resuming the outer loop from {ckpt}")
+    snaps = out_dir / f"seed{seed}" / SNAPSHOTS
+    snapshot = {}
+    if cfg.holdout_every:
+      fp = f"{seed_fp}-{seed}"
+      if not ckpt.exists() or not (snaps / "step0.npz").exists():
+        holdout.save_snapshot(snaps / "step0.npz", start_logits, 0, fp)
+      snapshot = {"snapshot_every": cfg.holdout_every,
+                  "on_snapshot": lambda step, logits: holdout.save_snapshot(
+                      snaps / f"step{step}.npz", logits, step, fp)}
     result = condenser.condense(pool, sdata, ccfg, hparams=model_cfg, max_degree=max_degree,
                                 state=start, sizes=sizes, floor_U=floor_U, progress=progress,
                                 log_every=max(1, ccfg.outer_steps // 20), checkpoint_path=ckpt,
                                 checkpoint_every=checkpoint_every,
-                                run_id=f"{seed_fp}-{seed}", mesh=mesh)
+                                run_id=f"{seed_fp}-{seed}", mesh=mesh, **snapshot)
     if cfg.reward_signal:
       signal["end"] = condenser.reward_signal(result.logits_C, key, sdata, ccfg, model_cfg,
                                               max_degree)
+    keep, chosen = result.keep_C, None
+    if cfg.holdout_every:
+
+      def score_of(logits_C):
+        subset = pool.to_interactions(condenser.select(logits_C, pool, sizes, ccfg, seed,
+                                                       floor_U))
+        return holdout.held_out_score(data, subset, reward_valid, held_out,
+                                      model_name=cfg.proxy_model, model_cfg=model_cfg,
+                                      train_cfg=train_cfg, seed=seed, avoid=false_neg)
+
+      chosen = holdout.choose(snaps, holdout.snapshot_steps(ccfg.outer_steps,
+                                                            cfg.holdout_every),
+                              score_of, f"{seed_fp}-{seed}", log=log)
+      logits_C, _ = holdout.load_snapshot(snaps / f"step{chosen['chosen_step']}.npz")
+      keep = condenser.select(logits_C, pool, sizes, ccfg, seed, floor_U)
+      log(f"seed {seed}: the set of outer step {chosen['chosen_step']} (best on the "
+          f"held-out validation pairs)")
     condense_seconds = time.perf_counter() - t_seed
-    keep = result.keep_C
     condensed = pool.to_interactions(keep)
     files = export.export_condensed(out_dir / f"seed{seed}", "condensed", condensed,
                                     data.valid, data.test, pseudo_N=_pseudo_of(pool, keep))
@@ -282,7 +321,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
             f"{metrics['best_epoch']})")
     return {"fingerprint": seed_fp, "seed": seed, "evals": evals, "files": files,
             "share": {n: _item_share(subset, data.train) for n, (subset, _) in sets.items()},
-            "signal": signal, "history": result.history,
+            "signal": signal, "history": result.history, "holdout": chosen,
             "degrees": report.degree_profile(condensed),
             "per_seed": {"seed": seed, "size": int(keep.sum()),
                          "size_fraction": float(keep.sum() / n_train),
@@ -296,6 +335,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     if not resume:
       for stale in (done_path, done_path.with_name(CHECKPOINT)):
         stale.unlink(missing_ok=True)
+      shutil.rmtree(done_path.with_name(SNAPSHOTS), ignore_errors=True)
     record = (report.read_fingerprinted(done_path, seed_fp, "seed") if done_path.exists()
               else None)
     if record is None:
@@ -307,6 +347,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
 
   per_seed = [r["per_seed"] for r in records]
   snr = [{"seed": r["seed"], **r["signal"]} for r in records]
+  chosen = [{"seed": r["seed"], **r["holdout"]} for r in records if r.get("holdout")]
   histories = {r["seed"]: r["history"] for r in records}
   files = {r["seed"]: r["files"] for r in records}
   degrees = {r["seed"]: r["degrees"] for r in records}
@@ -341,6 +382,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       "seeds": list(cfg.seeds),
       "per_seed": per_seed,
       "reward_signal": snr,
+      "holdout": chosen,
       "degrees": {"train": report.degree_profile(data.train),
                   **{f"condensed_seed{k}": v for k, v in degrees.items()}},
       "sizes": {**sizes, "pseudo_candidates": pool.size - pool.n_original,
@@ -356,6 +398,14 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       "protocol": protocol,
       "versions": report.versions(),
   }
+
+
+def fingerprinted(job: dict) -> dict:
+  """`job` (dataclasses.asdict of a JobConfig) less the hold-out's fields when it is off:
+  runs without it keep the fingerprints they had before it existed."""
+  if job.get("holdout_every"):
+    return job
+  return {k: v for k, v in job.items() if k not in ("holdout_every", "holdout_share")}
 
 
 def _model_report(ev: dict, names: tuple, n_train: int) -> dict:

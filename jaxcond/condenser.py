@@ -339,9 +339,13 @@ def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelC
              floor_U: np.ndarray | None = None,
              progress: Callable[[dict], None] | None = None, log_every: int = 10,
              checkpoint_path=None, checkpoint_every: int = 0,
-             run_id: str = "", mesh=None) -> CondenseResult:
+             run_id: str = "", mesh=None, snapshot_every: int = 0,
+             on_snapshot: Callable[[int, np.ndarray], None] | None = None) -> CondenseResult:
   """Runs cfg.outer_steps outer steps from `state` (default: the uniform start), then
   selects the set (with per-user floors floor_U if given).
+
+  With `snapshot_every`, on_snapshot(step, host logits [C]) is called every that many
+  steps and after the last (before that step's checkpoint, so a resumed run has them).
 
   With `checkpoint_path`, the loop resumes from the checkpoint there (if any) and writes
   one every `checkpoint_every` steps and at the end; `run_id` names what the caller
@@ -390,6 +394,8 @@ def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelC
         raise FloatingPointError(f"reward became {row['reward']} at outer step {done}")
       if progress is not None:
         progress(row)
+    if snapshot_every and (done % snapshot_every == 0 or done == cfg.outer_steps):
+      on_snapshot(done, sharding.to_host(state.logits_C)[:pool.size])
     if checkpoint_path is not None and checkpoint_every and done % checkpoint_every == 0:
       saved = save()
   if checkpoint_path is not None and (saved != int(state.step) or

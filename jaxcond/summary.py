@@ -132,6 +132,12 @@ def markdown(rep: dict) -> str:
   else:
     head += " No baselines were run."
   lines += [head, ""]
+  for h in rep.get("holdout") or []:
+    lines += [f"Hold-out selection, seed {h['seed']}: the set of outer step "
+              f"{h['chosen_step']}, of " + ", ".join(
+                  f"{step} ({score:.4f})" for step, score in zip(h["steps"], h["scores"]))
+              + f" ({h['metric']} of the proxy model trained on each step's set, on the "
+              "validation pairs held out of the reward).", ""]
   defined = [name for name in baselines if name in BASELINES]
   if defined:
     lines += ["Baselines, each the same size as S:", ""]

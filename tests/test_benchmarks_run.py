@@ -1,10 +1,13 @@
-"""benchmarks/run.py keeps its --json contract (a tiny sweep; timings are not judged)."""
+"""Benchmark scripts keep their output contracts: benchmarks/run.py's --json (a tiny sweep;
+timings are not judged), outer_trajectory.py's rows and holdout_check.py's."""
 
 import json
 import os
 import pathlib
 import subprocess
 import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -29,3 +32,67 @@ def test_run_writes_the_contract_keys(tmp_path):
   assert mid["outer_step"]["flops"] > 0 and mid["outer_step"]["bytes"] > 0
   assert mid["full_ranking"]["users"] == mid["users"]
   assert "memory-bound" in proc.stdout or "compute-bound" in proc.stdout
+
+
+def test_outer_trajectory_rows_and_resume(tmp_path, user_file):
+  out = tmp_path / "traj"
+  args = [sys.executable, str(ROOT / "benchmarks" / "outer_trajectory.py"),
+          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
+          "--steps=3,0", "--max_epochs=2", "--min_epochs=0", "--dim=8", "--rho=0.2",
+          "--tail_tau=0", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads((out / "trajectory.json").read_text())
+  first, last = rep["rows"]
+  assert [first["outer_steps"], last["outer_steps"]] == [0, 3]  # sorted
+  assert first["shared_with_first"] == 1.0 and 0 <= last["shared_with_first"] <= 1
+  # 50 users x 10 training pairs (12, less one validation and one test pair each)
+  assert first["size"] == last["size"] == round(0.25 * 500)
+  assert first["inner_objective_logged"] is None and last["inner_objective_logged"] > 0
+  for row in rep["rows"]:
+    assert 0 < row["inner_objective"] < 5 and 0 <= row["evaluator_test_ndcg@10"] <= 1
+    assert 0 < row["items_in_set"] <= 1 and row["mean_item_degree"] > 0
+  assert rep["job"]["reward_signal"] is True and rep["protocol"]["data_checksum"]
+  assert (out / "trajectory.png").read_bytes()[:4] == b"\x89PNG"
+  assert "| 3 |" in (out / "trajectory.md").read_text()
+
+  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0, again.stderr
+  assert again.stdout.count("done before") == 2
+  assert json.loads((out / "trajectory.json").read_text())["rows"] == rep["rows"]
+
+  bad = subprocess.run(args[:-3] + ["--steps=-1", f"--output_dir={out}"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--steps" in bad.stderr
+
+
+def test_holdout_check_judges_every_saved_step(tmp_path, user_file):
+  out = tmp_path / "held"
+  flags = [f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
+           "--outer_steps=4", "--holdout_every=2", "--max_epochs=2", "--min_epochs=0",
+           "--dim=8", "--rho=0.2", "--tail_tau=0", "--noreward_signal", "--baselines=",
+           f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  run = lambda script, *args: subprocess.run(  # noqa: E731
+      [sys.executable, str(ROOT / script), *flags, *args], cwd=ROOT, env=env,
+      capture_output=True, text=True, timeout=600)
+  proc = run("experiments/condense.py")
+  assert proc.returncode == 0, proc.stderr
+  chosen = json.loads((out / "report.json").read_text())["holdout"][0]
+  proc = run("benchmarks/holdout_check.py")
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads((out / "holdout_check.json").read_text())
+  rows = rep["rows"]
+  assert [r["step"] for r in rows] == [0, 2, 4]
+  assert [r["held_out_ndcg@10"] for r in rows] == chosen["scores"]
+  assert [r["chosen"] for r in rows] == [s == chosen["chosen_step"] for s in (0, 2, 4)]
+  assert all(r["test_retention_ndcg@10"] >= 0 for r in rows)
+  # The chosen step's set is the exported one: its evaluation repeats the report's.
+  test = json.loads((out / "report.json").read_text())["condensed"]["test"]["ndcg@10"]
+  assert [r["test_ndcg@10"] for r in rows if r["chosen"]] == [pytest.approx(test, rel=1e-6)]
+  again = run("benchmarks/holdout_check.py")
+  assert again.returncode == 0 and json.loads((out / "holdout_check.json").read_text())[
+      "rows"] == rows
+  off = run("benchmarks/holdout_check.py", "--holdout_every=0")
+  assert off.returncode != 0 and "--holdout_every must be set" in off.stderr

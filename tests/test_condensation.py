@@ -171,3 +171,12 @@ def test_a_lightgcn_proxy_condenses_to_the_budget(tmp_path, data):
   assert any(line.startswith("full-data lightgcn (seed 0): training") for line in logs)
   assert rep["size_fraction"] == pytest.approx(round(0.25 * data.train.nnz) / data.train.nnz)
   assert 0 < rep["condensed"]["test"]["ndcg@10"] <= 1
+
+
+def test_fingerprinted_settings_name_the_hold_out_only_when_it_is_on():
+  off = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig()))
+  assert "holdout_every" not in off and "holdout_share" not in off
+  assert set(off) == {f.name for f in dataclasses.fields(condensation.JobConfig)} - {
+      "holdout_every", "holdout_share"}
+  on = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig(holdout_every=5)))
+  assert on["holdout_every"] == 5 and on["holdout_share"] == 0.5

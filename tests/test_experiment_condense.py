@@ -24,7 +24,7 @@ def test_condenses_a_user_file(tmp_path, user_file):
   out = tmp_path / "out"
   proc = _run(f"--dataset={user_file}", "--columns=who,what", "--outer_steps=4", "--seeds=0",
               "--baselines=random", "--max_epochs=2", "--min_epochs=0", "--dim=8",
-              "--rho=0.2", "--tail_quantile=0.1", f"--output_dir={out}",
+              "--rho=0.2", "--tail_quantile=0.1", "--holdout_every=2", f"--output_dir={out}",
               f"--cache_dir={tmp_path / 'cache'}")
   assert proc.returncode == 0, proc.stderr
   rep = json.loads((out / "report.json").read_text())
@@ -37,6 +37,9 @@ def test_condenses_a_user_file(tmp_path, user_file):
   assert "tail users: retention ndcg@10" in proc.stdout and "coverage@10" in proc.stdout
   assert (out / "seed0" / "condensed.tsv").exists()
   assert (out / "seed0" / "recbole" / "condensed" / "condensed.test.inter").exists()
+  (held,) = rep["holdout"]
+  assert held["steps"] == [0, 2, 4] and held["chosen_step"] in held["steps"]
+  assert f"the set of outer step {held['chosen_step']}" in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -48,6 +51,7 @@ def test_condenses_a_user_file(tmp_path, user_file):
     (["--num_samples=1"], "num_samples >= 2"),
     (["--tail_tau=20"], "fewer tail users"),
     (["--tail_quantile=1.5"], "tail_quantile must be in [0, 1)"),
+    (["--holdout_share=1"], "holdout_share in (0, 1)"),
 ])
 def test_bad_settings_give_a_clear_error(tmp_path, user_file, args, message):
   proc = _run(f"--dataset={user_file}", "--columns=who,what", f"--output_dir={tmp_path}",

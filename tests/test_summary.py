@@ -237,3 +237,12 @@ def test_printed_table_rows(rep):
   assert lines[3].startswith("| condensed | 0.250 | 0.2000 |")
   assert lines[3].endswith("| 0.912 (worst 0.892) | 0.912 (worst 0.892) |")
   assert lines[4].startswith("| random | 0.250 |") and len(lines) == 5
+
+
+def test_markdown_names_the_hold_out_choice(rep):
+  held = dict(rep, holdout=[{"seed": 0, "steps": [0, 50, 100], "scores": [0.18, 0.19, 0.17],
+                             "chosen_step": 50, "metric": "ndcg@10"}])
+  md = summary.markdown(held)
+  assert ("Hold-out selection, seed 0: the set of outer step 50, of 0 (0.1800), 50 (0.1900), "
+          "100 (0.1700)") in md
+  assert "Hold-out selection" not in summary.markdown(rep)

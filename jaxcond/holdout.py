@@ -1,0 +1,103 @@
+"""Choosing how far to run the outer loop, on validation pairs its reward never sees.
+
+The outer loop fits the validation pairs its reward ranks, so those pairs stop telling
+how a set generalises (benchmarks/RESULTS.md, "Why DConRec loses"). With a hold-out, the
+reward sees part of each user's validation pairs, the loop's logits are saved every few
+steps, and the final set is the saved one on which the proxy model, trained to
+convergence, ranks the held-out pairs best.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Callable
+
+import numpy as np
+
+from jaxcond import cache, models
+from jaxcond import train as train_lib
+from jaxcond.interactions import Interactions
+from jaxcond.split import DatasetSplit
+
+METRIC = "ndcg@10"
+
+
+def split_valid(valid: Interactions, share: float, seed: int) -> tuple[Interactions,
+                                                                       Interactions]:
+  """(reward part, held-out part) of the validation pairs: per user with n pairs,
+  floor(share * n + u) held out at random (u uniform in [0, 1): share of them on average)."""
+  if not 0 < share < 1:
+    raise ValueError(f"holdout share must be in (0, 1), got {share}")
+  rng = np.random.default_rng([seed, 0x686F6C64])
+  n_U = valid.user_degrees()
+  held_U = np.floor(share * n_U + rng.random(valid.n_users)).astype(np.int64)
+  # Rank pairs within their user by a random key; the first held_U[u] are held out.
+  order = np.lexsort((rng.random(valid.nnz), valid.users()))
+  rank_N = np.empty(valid.nnz, np.int64)
+  rank_N[order] = np.arange(valid.nnz) - np.repeat(valid.indptr[:-1], n_U)
+  held_N = rank_N < held_U[valid.users()]
+  if not held_N.any() or held_N.all():
+    raise ValueError(f"holdout share {share} leaves {int(held_N.sum())} of {valid.nnz} "
+                     "validation pairs held out; both parts must be non-empty")
+  return valid.subset(~held_N), valid.subset(held_N)
+
+
+def snapshot_steps(outer_steps: int, every: int) -> list[int]:
+  """The steps whose logits are saved: 0, every, 2 every, ..., and the last."""
+  if every < 1:
+    raise ValueError(f"holdout_every must be >= 1, got {every}")
+  return sorted({*range(0, outer_steps + 1, every), outer_steps})
+
+
+def save_snapshot(path: pathlib.Path, logits_C: np.ndarray, step: int,
+                  fingerprint: str) -> None:
+  """The logits after `step` outer steps of the run `fingerprint` names (atomic)."""
+  cache.save_arrays(path, {"logits": np.asarray(logits_C, np.float32)},
+                    {"step": step, "fingerprint": fingerprint})
+
+
+def load_snapshot(path: pathlib.Path, fingerprint: str | None = None) -> tuple[np.ndarray,
+                                                                               dict]:
+  """(logits [C], meta); a ValueError if missing or, given `fingerprint`, of another run."""
+  if not path.exists():
+    raise ValueError(f"no saved logits at {path}: the outer loop did not reach that step "
+                     "(rerun the condensation to resume it)")
+  arrays, meta = cache.load_arrays(path)
+  if fingerprint is not None and meta.get("fingerprint") != fingerprint:
+    raise ValueError(f"saved logits {path} belong to a run with other settings or data; "
+                     "start afresh (--noresume) or use another output folder")
+  return arrays["logits"], meta
+
+
+def held_out_score(data: DatasetSplit, subset: Interactions, reward_part: Interactions,
+                   held_out: Interactions, *, model_name: str, model_cfg: models.ModelConfig,
+                   train_cfg: train_lib.TrainConfig, seed: int,
+                   avoid: Interactions | None = None) -> float:
+  """METRIC on the held-out pairs of `model_name` trained on `subset` (step-matched, early
+  stopping on the held-out pairs; the reward part's items are masked like training ones)."""
+  model = models.get_model(model_name)
+  cfg = train_lib.matched_to(train_cfg, data.train.nnz, subset.nnz)
+  split = dataclasses.replace(data, valid=held_out)
+  fit = train_lib.fit(model, split, hparams=model_cfg, cfg=cfg, seed=seed, train=subset,
+                      exclude_valid=(reward_part,), avoid=avoid)
+  return float(fit.best_valid[METRIC])
+
+
+def choose(snapshot_dir: pathlib.Path, steps: list[int],
+           score_of: Callable[[np.ndarray], float], fingerprint: str,
+           log: Callable[[str], None] = print) -> dict:
+  """Scores every saved step's logits (scores are written beside them, so a rerun reads
+  them back) and returns {"steps", "scores", "chosen_step"}: the best, the earliest on ties."""
+  scores = []
+  for step in steps:
+    path = snapshot_dir / f"step{step}.npz"
+    logits, meta = load_snapshot(path, fingerprint)
+    if "score" not in meta:
+      meta["score"] = score_of(logits)
+      cache.save_arrays(path, {"logits": logits}, meta)
+    scores.append(float(meta["score"]))
+    log(f"hold-out: logits after {step} outer steps, {METRIC} on held-out validation pairs "
+        f"{scores[-1]:.4f}")
+  best = int(np.argmax(scores))  # the first maximum
+  return {"steps": steps, "scores": scores, "chosen_step": steps[best], "metric": METRIC}

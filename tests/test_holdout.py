@@ -1,0 +1,141 @@
+"""Hold-out selection of the outer loop's step: the split, the saved logits, the choice,
+and the whole job choosing a saved step's set."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxcond import cache, condensation, condenser, holdout
+from jaxcond import train as train_lib
+from jaxcond.interactions import Interactions
+from jaxcond.models import ModelConfig
+from jaxcond.split import random_split
+
+
+def _valid(n_users=40, seed=0):
+  rng = np.random.default_rng(seed)
+  users, items = [], []
+  for u in range(n_users):
+    k = int(rng.integers(1, 12))
+    users += [u] * k
+    items += list(rng.choice(60, k, replace=False))
+  return Interactions.from_pairs(np.array(users), np.array(items), n_users=n_users,
+                                 n_items=60)
+
+
+def test_split_valid_partitions_each_user_at_the_share():
+  valid = _valid()
+  reward, held = holdout.split_valid(valid, 0.3, seed=5)
+  pairs = lambda x: set(zip(x.users().tolist(), x.indices.tolist()))  # noqa: E731
+  assert pairs(reward) | pairs(held) == pairs(valid) and not pairs(reward) & pairs(held)
+  n_U, h_U = valid.user_degrees(), held.user_degrees()
+  assert np.all((h_U == np.floor(0.3 * n_U)) | (h_U == np.ceil(0.3 * n_U)))
+  again = holdout.split_valid(valid, 0.3, seed=5)[1]
+  other = holdout.split_valid(valid, 0.3, seed=6)[1]
+  assert pairs(again) == pairs(held) and pairs(other) != pairs(held)
+
+
+def test_split_valid_share_is_met_on_average():
+  valid = _valid(n_users=2000, seed=1)
+  shares = [holdout.split_valid(valid, 0.5, seed=s)[1].nnz / valid.nnz for s in range(5)]
+  assert abs(np.mean(shares) - 0.5) < 0.01
+
+
+def test_split_valid_errors():
+  valid = _valid()
+  for share in (0.0, 1.0, -0.2, 1.5):
+    with pytest.raises(ValueError, match="share"):
+      holdout.split_valid(valid, share, seed=0)
+  one = Interactions.from_pairs(np.array([0]), np.array([3]), n_users=1, n_items=5)
+  with pytest.raises(ValueError, match="both parts must be non-empty"):
+    holdout.split_valid(one, 0.5, seed=0)
+
+
+def test_snapshot_steps():
+  assert holdout.snapshot_steps(200, 50) == [0, 50, 100, 150, 200]
+  assert holdout.snapshot_steps(120, 50) == [0, 50, 100, 120]
+  assert holdout.snapshot_steps(0, 50) == [0]
+  with pytest.raises(ValueError, match="holdout_every"):
+    holdout.snapshot_steps(10, 0)
+
+
+def test_choose_takes_the_first_best_and_reads_scores_back(tmp_path):
+  scores = {0: 0.20, 5: 0.31, 10: 0.31, 15: 0.10}
+  for step in scores:
+    holdout.save_snapshot(tmp_path / f"step{step}.npz", np.full(3, step, np.float32), step,
+                          "run-a")
+  calls = []
+
+  def score_of(logits):
+    calls.append(int(logits[0]))
+    return scores[int(logits[0])]
+
+  got = holdout.choose(tmp_path, [0, 5, 10, 15], score_of, "run-a", log=lambda s: None)
+  assert got["chosen_step"] == 5 and got["scores"] == [0.20, 0.31, 0.31, 0.10]
+  assert calls == [0, 5, 10, 15]
+  again = holdout.choose(tmp_path, [0, 5, 10, 15], score_of, "run-a", log=lambda s: None)
+  assert again == got and calls == [0, 5, 10, 15]  # read back, not rescored
+  with pytest.raises(ValueError, match="other settings"):
+    holdout.choose(tmp_path, [0], score_of, "run-b", log=lambda s: None)
+  with pytest.raises(ValueError, match="did not reach"):
+    holdout.choose(tmp_path, [20], score_of, "run-a", log=lambda s: None)
+
+
+@pytest.fixture(scope="module")
+def data():
+  rng = np.random.default_rng(3)
+  taste = rng.integers(0, 4, 60)
+  users, items = [], []
+  for u in range(60):
+    users += [u] * 20
+    items += list(rng.choice(np.arange(taste[u] * 25, taste[u] * 25 + 25), 20, replace=False))
+  return random_split(Interactions.from_pairs(np.array(users), np.array(items)), seed=1)
+
+
+def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data):
+  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=4), seeds=(0,),
+                               rho=0.3, baselines=(), reward_signal=False, holdout_every=2)
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=4, min_epochs=1,
+                                    patience=2)
+  run = lambda logs: condensation.run(  # noqa: E731
+      data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
+      train_cfg=train_cfg, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
+      log=logs.append)
+  logs = []
+  rep = run(logs)
+  (chosen,) = rep["holdout"]
+  assert chosen["steps"] == [0, 2, 4] and chosen["chosen_step"] in (0, 2, 4)
+  assert chosen["scores"][chosen["steps"].index(chosen["chosen_step"])] == max(chosen["scores"])
+  assert all(0 <= s <= 1 for s in chosen["scores"])
+  seed_dir = tmp_path / "out" / "seed0"
+  # The exported set is the top-k of the chosen step's saved logits.
+  pool, _ = condensation.build_pool(
+      data, _proxy(tmp_path, data, cfg, train_cfg), cfg)
+  sizes = condenser.budget_of(pool, data.train.nnz, cfg.condense)
+  logits, meta = holdout.load_snapshot(seed_dir / "snapshots" /
+                                       f"step{chosen['chosen_step']}.npz")
+  assert meta["step"] == chosen["chosen_step"] and "score" in meta
+  keep = condenser.select(logits, pool, sizes, cfg.condense, 0)
+  expect = pool.to_interactions(keep)
+  with np.load(seed_dir / "condensed.npz") as z:
+    got = set(zip(z["user_index"].tolist(), z["item_index"].tolist()))
+  assert got == set(zip(expect.users().tolist(), expect.indices.tolist()))
+  record = json.loads((seed_dir / condensation.SEED_RECORD).read_text())
+  assert chosen.pop("seed") == 0 and record["holdout"] == chosen
+  last, _ = holdout.load_snapshot(seed_dir / "snapshots" / "step4.npz")  # the loop's end
+  state, _ = cache.load_arrays(seed_dir / condensation.CHECKPOINT)
+  np.testing.assert_array_equal(last, state["leaf000"])  # State's first leaf: the logits
+
+  logs = []
+  assert run(logs)["holdout"] == [{"seed": 0, **chosen}]  # the finished seed is read back
+  assert any("done before" in line for line in logs)
+
+
+def _proxy(tmp_path, data, cfg, train_cfg):
+  from jaxcond import proxy as proxy_lib
+  params, _ = condensation.fit_full("bpr_mf", data, {"data_checksum": "synthetic"},
+                                    model_cfg=ModelConfig(dim=8), train_cfg=train_cfg,
+                                    seed=cfg.proxy_seed, cache_dir=tmp_path / "cache",
+                                    log=lambda s: None)
+  return proxy_lib.tables("bpr_mf", params, data.train, ModelConfig(dim=8))
