@@ -35,7 +35,8 @@ def check(data, protocol, job: condensation.JobConfig, out: pathlib.Path) -> lis
   """A row per seed and saved step: hold-out score, test NDCG@10 and its retention."""
   model_cfg, train_cfg = common.model_config(), common.train_config()
   rep = condensation.run(data, protocol, job, model_cfg=model_cfg, train_cfg=train_cfg,
-                         out_dir=out, cache_dir=common.cache_dir(), log=print, resume=True)
+                         out_dir=out, cache_dir=common.cache_dir(), log=print, resume=True,
+                         checkpoint_every=FLAGS.checkpoint_every, mesh=common.mesh())
   params, _ = condensation.fit_full(job.proxy_model, data, protocol, model_cfg=model_cfg,
                                     train_cfg=train_cfg, seed=job.proxy_seed,
                                     cache_dir=common.cache_dir(), log=print)

@@ -58,7 +58,8 @@ def trajectory(data, protocol, job: condensation.JobConfig, steps: list[int],
     rep = condensation.run(data, protocol, cfg, model_cfg=common.model_config(),
                            train_cfg=common.train_config(), out_dir=out / f"steps{n}",
                            cache_dir=common.cache_dir(), log=lambda s: print(s, flush=True),
-                           resume=True, checkpoint_every=20)
+                           resume=True, checkpoint_every=FLAGS.checkpoint_every,
+                           mesh=common.mesh())
     record = json.loads((out / f"steps{n}" / f"seed{seed}" / condensation.SEED_RECORD)
                         .read_text())
     ev = record["evals"][model]["condensed"]

@@ -279,6 +279,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       signal["end"] = condenser.reward_signal(result.logits_C, key, sdata, ccfg, model_cfg,
                                               max_degree)
     keep, chosen = result.keep_C, None
+    t_holdout = time.perf_counter()
     if cfg.holdout_every:
 
       def score_of(logits_C):
@@ -295,6 +296,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       keep = condenser.select(logits_C, pool, sizes, ccfg, seed, floor_U)
       log(f"seed {seed}: the set of outer step {chosen['chosen_step']} (best on the "
           f"held-out validation pairs)")
+      chosen["seconds"] = time.perf_counter() - t_holdout  # this call's (resumed: less)
     condense_seconds = time.perf_counter() - t_seed
     condensed = pool.to_interactions(keep)
     files = export.export_condensed(out_dir / f"seed{seed}", "condensed", condensed,

@@ -4,7 +4,10 @@ The outer loop fits the validation pairs its reward ranks, so those pairs stop t
 how a set generalises (benchmarks/RESULTS.md, "Why DConRec loses"). With a hold-out, the
 reward sees part of each user's validation pairs, the loop's logits are saved every few
 steps, and the final set is the saved one on which the proxy model, trained to
-convergence, ranks the held-out pairs best.
+convergence, ranks the held-out pairs best. (The proxy behind the pool and the prior was
+early-stopped on the whole validation split: the held-out pairs are unseen by the reward
+and the choice, not by that one stopping epoch. A user whose validation pairs are all held
+out gives its logits no reward; with 8:1:1 splits that is most users with one pair.)
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ def load_snapshot(path: pathlib.Path, fingerprint: str | None = None) -> tuple[n
                                                                                dict]:
   """(logits [C], meta); a ValueError if missing or, given `fingerprint`, of another run."""
   if not path.exists():
-    raise ValueError(f"no saved logits at {path}: the outer loop did not reach that step "
-                     "(rerun the condensation to resume it)")
+    raise ValueError(f"no saved logits at {path}: the outer loop did not save that step; "
+                     "start the seed afresh (--noresume / resume=False)")
   arrays, meta = cache.load_arrays(path)
   if fingerprint is not None and meta.get("fingerprint") != fingerprint:
     raise ValueError(f"saved logits {path} belong to a run with other settings or data; "
@@ -93,8 +96,8 @@ def choose(snapshot_dir: pathlib.Path, steps: list[int],
   for step in steps:
     path = snapshot_dir / f"step{step}.npz"
     logits, meta = load_snapshot(path, fingerprint)
-    if "score" not in meta:
-      meta["score"] = score_of(logits)
+    if "score" not in meta or meta.get("metric") != METRIC:
+      meta.update(score=score_of(logits), metric=METRIC)
       cache.save_arrays(path, {"logits": logits}, meta)
     scores.append(float(meta["score"]))
     log(f"hold-out: logits after {step} outer steps, {METRIC} on held-out validation pairs "

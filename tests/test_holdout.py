@@ -78,7 +78,7 @@ def test_choose_takes_the_first_best_and_reads_scores_back(tmp_path):
   assert again == got and calls == [0, 5, 10, 15]  # read back, not rescored
   with pytest.raises(ValueError, match="other settings"):
     holdout.choose(tmp_path, [0], score_of, "run-b", log=lambda s: None)
-  with pytest.raises(ValueError, match="did not reach"):
+  with pytest.raises(ValueError, match="did not save that step; start the seed afresh"):
     holdout.choose(tmp_path, [20], score_of, "run-a", log=lambda s: None)
 
 
@@ -93,21 +93,24 @@ def data():
   return random_split(Interactions.from_pairs(np.array(users), np.array(items)), seed=1)
 
 
-def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data):
+def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data, monkeypatch):
   cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=4), seeds=(0,),
                                rho=0.3, baselines=(), reward_signal=False, holdout_every=2)
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=4, min_epochs=1,
                                     patience=2)
-  run = lambda logs: condensation.run(  # noqa: E731
+  scored = []
+  score = holdout.held_out_score
+  monkeypatch.setattr(holdout, "held_out_score",
+                      lambda *a, **k: scored.append(1) or score(*a, **k))
+  run = lambda logs, resume=True: condensation.run(  # noqa: E731
       data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
       train_cfg=train_cfg, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
-      log=logs.append)
-  logs = []
-  rep = run(logs)
+      log=logs.append, resume=resume)
+  rep = run([])
   (chosen,) = rep["holdout"]
-  assert chosen["steps"] == [0, 2, 4] and chosen["chosen_step"] in (0, 2, 4)
+  assert chosen["steps"] == [0, 2, 4] and len(scored) == 3
   assert chosen["scores"][chosen["steps"].index(chosen["chosen_step"])] == max(chosen["scores"])
-  assert all(0 <= s <= 1 for s in chosen["scores"])
+  assert all(0 <= s <= 1 for s in chosen["scores"]) and chosen["seconds"] > 0
   seed_dir = tmp_path / "out" / "seed0"
   # The exported set is the top-k of the chosen step's saved logits.
   pool, _ = condensation.build_pool(
@@ -128,8 +131,16 @@ def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data):
   np.testing.assert_array_equal(last, state["leaf000"])  # State's first leaf: the logits
 
   logs = []
-  assert run(logs)["holdout"] == [{"seed": 0, **chosen}]  # the finished seed is read back
-  assert any("done before" in line for line in logs)
+  assert run(logs)["holdout"][0]["chosen_step"] == chosen["chosen_step"]
+  assert any("done before" in line for line in logs) and len(scored) == 3
+  # Stopped after scoring, before the record: the scores are read back, not refitted.
+  (seed_dir / condensation.SEED_RECORD).unlink()
+  again = run([])["holdout"][0]
+  assert again["scores"] == chosen["scores"] and len(scored) == 3
+  # Afresh: the saved logits go and every step is scored again.
+  (seed_dir / "snapshots" / "step9.npz").write_bytes(b"stale")
+  run([], resume=False)
+  assert len(scored) == 6 and not (seed_dir / "snapshots" / "step9.npz").exists()
 
 
 def _proxy(tmp_path, data, cfg, train_cfg):
