@@ -7,7 +7,7 @@ steps, and the final set is the saved one on which the proxy model, trained to
 convergence, ranks the held-out pairs best. (The proxy behind the pool and the prior was
 early-stopped on the whole validation split: the held-out pairs are unseen by the reward
 and the choice, not by that one stopping epoch. A user whose validation pairs are all held
-out gives its logits no reward; with 8:1:1 splits that is most users with one pair.)
+out gives its logits no reward: at share 0.5, half the users with a single one.)
 """
 
 from __future__ import annotations
