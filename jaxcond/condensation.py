@@ -262,19 +262,19 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     if ckpt.exists():
       log(f"seed {seed}: resuming the outer loop from {ckpt}")
     snaps = out_dir / f"seed{seed}" / SNAPSHOTS
+    run_id = f"{seed_fp}-{seed}"  # names the loop's checkpoint and saved logits
     snapshot = {}
     if cfg.holdout_every:
-      fp = f"{seed_fp}-{seed}"
       if not ckpt.exists() or not (snaps / "step0.npz").exists():
-        holdout.save_snapshot(snaps / "step0.npz", start_logits, 0, fp)
+        holdout.save_snapshot(snaps / "step0.npz", start_logits, 0, run_id)
       snapshot = {"snapshot_every": cfg.holdout_every,
                   "on_snapshot": lambda step, logits: holdout.save_snapshot(
-                      snaps / f"step{step}.npz", logits, step, fp)}
+                      snaps / f"step{step}.npz", logits, step, run_id)}
     result = condenser.condense(pool, sdata, ccfg, hparams=model_cfg, max_degree=max_degree,
                                 state=start, sizes=sizes, floor_U=floor_U, progress=progress,
                                 log_every=max(1, ccfg.outer_steps // 20), checkpoint_path=ckpt,
                                 checkpoint_every=checkpoint_every,
-                                run_id=f"{seed_fp}-{seed}", mesh=mesh, **snapshot)
+                                run_id=run_id, mesh=mesh, **snapshot)
     if cfg.reward_signal:
       signal["end"] = condenser.reward_signal(result.logits_C, key, sdata, ccfg, model_cfg,
                                               max_degree)
@@ -291,7 +291,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
 
       chosen = holdout.choose(snaps, holdout.snapshot_steps(ccfg.outer_steps,
                                                             cfg.holdout_every),
-                              score_of, f"{seed_fp}-{seed}", log=log)
+                              score_of, run_id, log=log)
       logits_C, _ = holdout.load_snapshot(snaps / f"step{chosen['chosen_step']}.npz")
       keep = condenser.select(logits_C, pool, sizes, ccfg, seed, floor_U)
       log(f"seed {seed}: the set of outer step {chosen['chosen_step']} (best on the "
