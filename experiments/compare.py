@@ -443,7 +443,15 @@ def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None,
                    f"{' > '.join(first['ranking_other'])} |")
     first = next(iter(tau["per_seed"].values()))[0]
     lines += ["", f"Ranking on full data (seed {first['seed']}): "
-              + " > ".join(first["ranking_full"]), ""]
+              + " > ".join(first["ranking_full"]), "",
+              f"Pairs ordered against the full data (seed {first['seed']}; full-data gap, "
+              "gap on S, in test " + tau["metric"] + "):", ""]
+    for m in tau["summary"]:
+      pairs = tau["per_seed"][m][0]["discordant"]
+      lines.append(f"- {m}: " + ("; ".join(
+          f"{d['better']} vs {d['worse']} ({d['full_gap']:+.4f}, {d['other_gap']:+.4f})"
+          for d in pairs) or "none"))
+    lines.append("")
     if tau["missing"]:
       lines += [f"Not measured yet (--read_only): {', '.join(tau['missing'])}.", ""]
   lines += ["## Methods", "", "- dconrec: this library's condensation (condensation.run with "

@@ -8,6 +8,7 @@ with Kendall's tau (tau-b, scipy.stats.kendalltau): 1 = the same order, -1 = rev
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import NamedTuple
 
@@ -94,4 +95,20 @@ def kendall_tau(full: dict[str, float], other: dict[str, float]) -> dict:
     res = scipy.stats.kendalltau(x, y)
     tau, p = float(res.statistic), float(res.pvalue)
   return {"tau": tau, "p_value": p, "n_configs": len(names),
-          "ranking_full": ranking(full), "ranking_other": ranking(other)}
+          "ranking_full": ranking(full), "ranking_other": ranking(other),
+          "discordant": discordant_pairs(full, other)}
+
+
+def discordant_pairs(full: dict[str, float], other: dict[str, float]) -> list[dict]:
+  """The pairs the two scorings order oppositely, each as {"better", "worse"} (by full)
+  with both gaps (full_gap > 0), smallest full-data gap first: a swap of two
+  configurations the full data barely separates is a swap within its own noise."""
+  pairs = []
+  for a, b in itertools.combinations(full, 2):
+    if full[a] < full[b]:
+      a, b = b, a
+    full_gap, other_gap = full[a] - full[b], other[a] - other[b]
+    if full_gap > 0 and other_gap < 0:
+      pairs.append({"better": a, "worse": b, "full_gap": float(full_gap),
+                    "other_gap": float(other_gap)})
+  return sorted(pairs, key=lambda d: d["full_gap"])

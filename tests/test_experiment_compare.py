@@ -53,6 +53,12 @@ def test_compare_contract_tau_and_resume(tmp_path, user_file):
   assert set(tau["summary"]) == {"dconrec", "random"} and len(tau["configs"]) == 3
   for r in tau["per_seed"]["random"]:
     assert -1 <= r["tau"] <= 1 and len(r["ranking_full"]) == 3
+    # tau-b over 3 untied configurations: (3 - 2 * discordant) / 3
+    assert r["tau"] == pytest.approx((3 - 2 * len(r["discordant"])) / 3)
+  for m in ("dconrec", "random"):
+    listed = [f"{d['better']} vs {d['worse']}" for d in tau["per_seed"][m][0]["discordant"]]
+    line = next(x for x in md.splitlines() if x.startswith(f"- {m}: "))
+    assert line == f"- {m}: none" if not listed else all(pair in line for pair in listed)
 
   again = _run(tmp_path, *args)  # every row and tau evaluation is read back, none rerun
   assert again.returncode == 0, again.stderr

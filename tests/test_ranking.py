@@ -68,3 +68,22 @@ def test_parse_config():
                        ("bpr_mf:width=3", "unknown field"), ("bpr_mf:dim=1.5", "not a int")):
     with pytest.raises(ValueError, match=message):
       ranking.parse_config(bad)
+
+
+def test_discordant_pairs_are_hand_listed():
+  full = {"a": 0.50, "b": 0.40, "c": 0.39, "d": 0.10}
+  other = {"a": 0.30, "b": 0.20, "c": 0.25, "d": 0.35}  # (b, c) and every pair with d swap
+  pairs = ranking.kendall_tau(full, other)["discordant"]
+  got = [(d["better"], d["worse"], round(d["full_gap"], 6), round(d["other_gap"], 6))
+         for d in pairs]
+  # smallest full-data gap first: (b, c) 0.01, then (c, d) 0.29, (b, d) 0.30, (a, d) 0.40
+  assert got == [("b", "c", 0.01, -0.05), ("c", "d", 0.29, -0.1), ("b", "d", 0.3, -0.15),
+                 ("a", "d", 0.4, -0.05)]
+  # tau-b without ties = (concordant - discordant) / pairs: (2 - 4) / 6
+  assert ranking.kendall_tau(full, other)["tau"] == pytest.approx(-2 / 6)
+
+
+def test_tied_pairs_are_not_discordant():
+  full = {"a": 0.5, "b": 0.5, "c": 0.1}
+  other = {"a": 0.1, "b": 0.2, "c": 0.1}  # (a, b) tied in full, (a, c) tied on S
+  assert ranking.discordant_pairs(full, other) == []
