@@ -305,13 +305,14 @@ def run_tau(ctx: Context) -> dict | None:
     return done["test"]
 
   per_method = {m: [] for m in s.tau_methods}
-  metric, missing = "ndcg@10", []
+  metric, missing, full_by_seed = "ndcg@10", [], {}
   for seed in s.job.seeds:
     try:
       full = {c.name: full_test(c, seed)[metric] for c in s.tau_configs}
     except _NotDone as e:
       missing.append(str(e))
       continue
+    full_by_seed[seed] = full
     for method in s.tau_methods:
       try:
         scores = _tau_scores(ctx, method, seed, avoid, metric)
@@ -327,14 +328,23 @@ def run_tau(ctx: Context) -> dict | None:
   per_method = {m: rs for m, rs in per_method.items() if rs}
   if not per_method:
     return None
+  agreement = None
+  if len(full_by_seed) >= 2:  # the full data's own noise: what a set can be held to
+    agreement = ranking.full_data_agreement(full_by_seed)
+    for rs in per_method.values():
+      for r in rs:
+        r["stable_swapped"] = ranking.stable_swaps(agreement["stable_pairs"], r["condensed"])
   summary = {m: {"tau_mean": float(np.mean([r["tau"] for r in rs])),
                  "tau_std": float(np.std([r["tau"] for r in rs])),
                  "p_value_max": float(np.max([r["p_value"] for r in rs])),
                  "seeds": [r["seed"] for r in rs]}
              for m, rs in per_method.items()}
+  if agreement is not None:
+    for m, rs in per_method.items():
+      summary[m]["stable_swapped_mean"] = float(np.mean([len(r["stable_swapped"]) for r in rs]))
   return {"ratio": s.tau_ratio, "metric": metric, "configs": [c.name for c in s.tau_configs],
           "seeds": list(s.job.seeds), "summary": summary, "per_seed": per_method,
-          "missing": missing,
+          "missing": missing, "full_agreement": agreement,
           "tau": "Kendall's tau-b (scipy.stats.kendalltau) between the configurations' "
                  "rankings by test " + metric + " trained on all N pairs and on S"}
 
@@ -391,6 +401,24 @@ def _pm(mean_std) -> str:
   return f"{mean_std[0]:.3f} ± {mean_std[1]:.3f}"
 
 
+def _agreement_lines(tau: dict) -> list[str]:
+  agree = tau.get("full_agreement")
+  if not agree:
+    return []
+  lines = ["The full data against itself (the same configurations trained with another "
+           "seed): Kendall tau " + ", ".join(
+               f"{e['tau']:.3f} (seeds {e['seeds'][0]}, {e['seeds'][1]})"
+               for e in agree["self_tau"]) + f"; {len(agree['stable_pairs'])} of "
+           f"{agree['n_pairs']} pairs are ordered alike by every full-data seed "
+           f"({', '.join(map(str, agree['seeds']))}). Of those, each set orders against them:",
+           ""]
+  for m, e in tau["summary"].items():
+    lines.append(f"- {m}: {e['stable_swapped_mean']:g} on average; " + "; ".join(
+        f"seed {r['seed']}: " + (", ".join(f"{a} vs {b}" for a, b in r["stable_swapped"])
+                                 or "none") for r in tau["per_seed"][m]))
+  return [*lines, ""]
+
+
 def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None,
              proxy_model: str = "bpr_mf", infeasible: tuple = (), missing: tuple = ()) -> str:
   agg = aggregate(rows, models)
@@ -444,14 +472,15 @@ def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None,
     first = next(iter(tau["per_seed"].values()))[0]
     lines += ["", f"Ranking on full data (seed {first['seed']}): "
               + " > ".join(first["ranking_full"]), "",
-              f"Pairs ordered against the full data (seed {first['seed']}; full-data gap, "
+              "Pairs ordered against the full data of the same seed (full-data gap, "
               "gap on S, in test " + tau["metric"] + "):", ""]
     for m in tau["summary"]:
-      pairs = tau["per_seed"][m][0]["discordant"]
-      lines.append(f"- {m}: " + ("; ".join(
-          f"{d['better']} vs {d['worse']} ({d['full_gap']:+.4f}, {d['other_gap']:+.4f})"
-          for d in pairs) or "none"))
+      for r in tau["per_seed"][m]:
+        lines.append(f"- {m}, seed {r['seed']}: " + ("; ".join(
+            f"{d['better']} vs {d['worse']} ({d['full_gap']:+.4f}, {d['other_gap']:+.4f})"
+            for d in r["discordant"]) or "none"))
     lines.append("")
+    lines += _agreement_lines(tau)
     if tau["missing"]:
       lines += [f"Not measured yet (--read_only): {', '.join(tau['missing'])}.", ""]
   lines += ["## Methods", "", "- dconrec: this library's condensation (condensation.run with "

@@ -112,3 +112,30 @@ def discordant_pairs(full: dict[str, float], other: dict[str, float]) -> list[di
       pairs.append({"better": a, "worse": b, "full_gap": float(full_gap),
                     "other_gap": float(other_gap)})
   return sorted(pairs, key=lambda d: d["full_gap"])
+
+
+def full_data_agreement(full_by_seed: dict[int, dict[str, float]]) -> dict:
+  """How well the full data agrees with itself across training seeds: Kendall's tau
+  between every two seeds' scores, and the pairs every seed orders the same way (strictly),
+  as [better, worse]. A set cannot be asked to keep an order the full data does not."""
+  seeds = sorted(full_by_seed)
+  if len(seeds) < 2:
+    raise ValueError(f"need full-data scores of at least two seeds, got seeds {seeds}")
+  first = full_by_seed[seeds[0]]
+  self_tau = [{"seeds": [a, b], "tau": kendall_tau(full_by_seed[a], full_by_seed[b])["tau"]}
+              for a, b in itertools.combinations(seeds, 2)]
+  stable = []
+  for a, b in itertools.combinations(first, 2):
+    if first[a] < first[b]:
+      a, b = b, a
+    if all(full_by_seed[s][a] > full_by_seed[s][b] for s in seeds):
+      stable.append([a, b])
+  n = len(first)
+  return {"seeds": seeds, "self_tau": self_tau, "stable_pairs": stable,
+          "n_pairs": n * (n - 1) // 2}
+
+
+def stable_swaps(stable_pairs: list, other: dict[str, float]) -> list[list[str]]:
+  """The pairs of `full_data_agreement` (ordered alike by every full-data seed) that
+  `other` orders the opposite way."""
+  return [[a, b] for a, b in stable_pairs if other[a] < other[b]]

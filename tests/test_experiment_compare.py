@@ -57,8 +57,9 @@ def test_compare_contract_tau_and_resume(tmp_path, user_file):
     assert r["tau"] == pytest.approx((3 - 2 * len(r["discordant"])) / 3)
   for m in ("dconrec", "random"):
     listed = [f"{d['better']} vs {d['worse']}" for d in tau["per_seed"][m][0]["discordant"]]
-    line = next(x for x in md.splitlines() if x.startswith(f"- {m}: "))
-    assert line == f"- {m}: none" if not listed else all(pair in line for pair in listed)
+    line = next(x for x in md.splitlines() if x.startswith(f"- {m}, seed 0: "))
+    assert line == f"- {m}, seed 0: none" if not listed else all(p in line for p in listed)
+  assert tau["full_agreement"] is None  # one full-data seed: no noise floor to report
 
   again = _run(tmp_path, *args)  # every row and tau evaluation is read back, none rerun
   assert again.returncode == 0, again.stderr
@@ -75,12 +76,40 @@ def test_compare_contract_tau_and_resume(tmp_path, user_file):
   assert "running" not in read.stdout and "): training" not in read.stdout
   assert json.loads((merged / "compare.json").read_text()) == rows
   assert json.loads((merged / "kendall.json").read_text()) == tau
+  # A second full-data seed that swaps the first two configurations, and random's seed-1
+  # fits equal to its seed-0 ones: the full data's self-agreement is hand-computable.
+  e1, e10 = "ease_ease_l2_1", "ease_ease_l2_10"
+  tau_rows = merged / "rows" / "tau"
+  for name in (e1, e10, "ease_ease_l2_500"):
+    row = json.loads((tau_rows / f"full-s0-{name}.json").read_text())
+    if name in (e1, e10):
+      other = json.loads((tau_rows / f"full-s0-{e10 if name == e1 else e1}.json").read_text())
+      row["test"] = other["test"]
+    (tau_rows / f"full-s1-{name}.json").write_text(json.dumps(row))
+    shutil.copy(tau_rows / f"random-r0.25-s0-{name}.json",
+                tau_rows / f"random-r0.25-s1-{name}.json")
   partial = _run(tmp_path, *args[:-2], "--read_only", "--seeds=0,1", f"--output_dir={merged}",
-                 f"--cache_dir={tmp_path / 'other-cache'}")  # seed 1 never ran: listed
+                 f"--cache_dir={tmp_path / 'other-cache'}")  # seed 1's rows never ran: listed
   assert partial.returncode == 0, partial.stderr
+  two = json.loads((merged / "kendall.json").read_text())
+  full0 = tau["per_seed"]["random"][0]["full"]
+  agree = two["full_agreement"]
+  e1c, e10c = "ease:ease_l2=1", "ease:ease_l2=10"
+  assert len(set(full0.values())) == 3  # untied: one of three pairs swaps between seeds
+  assert agree["self_tau"] == [{"seeds": [0, 1], "tau": pytest.approx(1 / 3)}]
+  assert len(agree["stable_pairs"]) == 2 and sorted([e1c, e10c]) not in [
+      sorted(p) for p in agree["stable_pairs"]]
+  assert [r["seed"] for r in two["per_seed"]["random"]] == [0, 1]
+  swaps = [r["stable_swapped"] for r in two["per_seed"]["random"]]
+  assert swaps[0] == swaps[1]
+  cond = tau["per_seed"]["random"][0]["condensed"]
+  assert swaps[0] == [[a, b] for a, b in agree["stable_pairs"] if cond[a] < cond[b]]
+  assert two["summary"]["random"]["stable_swapped_mean"] == len(swaps[0])
   assert "running" not in partial.stdout and "): training" not in partial.stdout
   assert json.loads((merged / "compare.json").read_text()) == rows
   md = (merged / "compare.md").read_text()
+  assert "2 of 3 pairs are ordered alike by every full-data seed (0, 1)" in md
+  assert f"- random: {len(swaps[0]):g} on average; seed 0: " in md
   assert "Not measured yet (--read_only): dconrec at 0.25 (seeds 1)" in md
   assert "dconrec-r0.25-s1-ease_ease_l2_1" in md or "full-s1-ease_ease_l2_1" in md
   nothing = _run(tmp_path, *args[:-2], "--read_only", "--seeds=1", f"--output_dir={merged}",

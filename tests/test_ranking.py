@@ -87,3 +87,26 @@ def test_tied_pairs_are_not_discordant():
   full = {"a": 0.5, "b": 0.5, "c": 0.1}
   other = {"a": 0.1, "b": 0.2, "c": 0.1}  # (a, b) tied in full, (a, c) tied on S
   assert ranking.discordant_pairs(full, other) == []
+
+
+def test_full_data_agreement_is_hand_counted():
+  full_by_seed = {
+      0: {"a": 0.50, "b": 0.40, "c": 0.39, "d": 0.10},
+      1: {"a": 0.51, "b": 0.38, "c": 0.39, "d": 0.10},  # (b, c) flips between seeds
+      2: {"a": 0.49, "b": 0.41, "c": 0.40, "d": 0.40},  # (c, d) tied on seed 2
+  }
+  agree = ranking.full_data_agreement(full_by_seed)
+  # 6 pairs; (b, c) flips and (c, d) ties, so 4 are ordered alike by every seed
+  assert agree["n_pairs"] == 6 and agree["seeds"] == [0, 1, 2]
+  assert agree["stable_pairs"] == [["a", "b"], ["a", "c"], ["a", "d"], ["b", "d"]]
+  taus = {tuple(e["seeds"]): e["tau"] for e in agree["self_tau"]}
+  assert taus[(0, 1)] == pytest.approx(4 / 6)  # one swap of six untied pairs: (5 - 1) / 6
+  assert taus[(0, 2)] == pytest.approx(_tau_b_by_hand([0.50, 0.40, 0.39, 0.10],
+                                                      [0.49, 0.41, 0.40, 0.40]))
+  other = {"a": 0.2, "b": 0.3, "c": 0.9, "d": 0.1}  # a below b and c; d still last
+  assert ranking.stable_swaps(agree["stable_pairs"], other) == [["a", "b"], ["a", "c"]]
+
+
+def test_full_data_agreement_needs_two_seeds():
+  with pytest.raises(ValueError, match="at least two seeds"):
+    ranking.full_data_agreement({0: {"a": 0.1, "b": 0.2}})
