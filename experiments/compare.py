@@ -328,19 +328,17 @@ def run_tau(ctx: Context) -> dict | None:
   per_method = {m: rs for m, rs in per_method.items() if rs}
   if not per_method:
     return None
-  agreement = None
-  if len(full_by_seed) >= 2:  # the full data's own noise: what a set can be held to
-    agreement = ranking.full_data_agreement(full_by_seed)
-    for rs in per_method.values():
-      for r in rs:
-        r["stable_swapped"] = ranking.stable_swaps(agreement["stable_pairs"], r["condensed"])
   summary = {m: {"tau_mean": float(np.mean([r["tau"] for r in rs])),
                  "tau_std": float(np.std([r["tau"] for r in rs])),
                  "p_value_max": float(np.max([r["p_value"] for r in rs])),
                  "seeds": [r["seed"] for r in rs]}
              for m, rs in per_method.items()}
-  if agreement is not None:
+  agreement = None
+  if len(full_by_seed) >= 2:  # the full data's own noise: what a set can be held to
+    agreement = ranking.full_data_agreement(full_by_seed)
     for m, rs in per_method.items():
+      for r in rs:
+        r["stable_swapped"] = ranking.stable_swaps(agreement["stable_pairs"], r["condensed"])
       summary[m]["stable_swapped_mean"] = float(np.mean([len(r["stable_swapped"]) for r in rs]))
   return {"ratio": s.tau_ratio, "metric": metric, "configs": [c.name for c in s.tau_configs],
           "seeds": list(s.job.seeds), "summary": summary, "per_seed": per_method,
