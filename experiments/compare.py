@@ -45,6 +45,9 @@ flags.DEFINE_list("tau_configs", list(ranking.DEFAULT_CONFIGS), "Configurations 
                   "model[:field=value...] with ModelConfig / TrainConfig fields.")
 flags.DEFINE_list("tau_methods", ["dconrec", "random"], "Methods (of --methods) whose sets "
                   "rank the configurations.")
+flags.DEFINE_string("tau_full_from", None, "kendall.json of an earlier run on the same data "
+                    "and --tau_configs: each seed's full-data scores are read from it, not "
+                    "refit (the costly half of a rank-agreement run).")
 flags.DEFINE_bool("export", True, "Export every baseline's set (CSV, TSV, npz, RecBole) to "
                   "<output_dir>/<method>/r<ratio>/seed<k>/; --noexport: a compact npz (dense ids).")
 flags.DEFINE_bool("read_only", False, "Read the finished rows (and tau evaluations) back and "
@@ -115,6 +118,10 @@ class Context:
   def __init__(self, settings: Settings, data, protocol, out: pathlib.Path):
     self.s, self.data, self.protocol, self.out = settings, data, protocol, out
     self._proxy, self._full = None, {}
+    self.full_from = None  # ({seed: {config: score}}, checksum checked), --tau_full_from
+    if settings.tau_ratio is not None and FLAGS.tau_full_from:
+      self.full_from = read_full_scores(FLAGS.tau_full_from, settings.tau_configs,
+                                        protocol["data_checksum"], settings.job.seeds)
 
   def proxy(self) -> tuple[dict, float]:
     if self._proxy is None:
@@ -279,6 +286,44 @@ def _slug(text: str) -> str:
   return re.sub(r"[^A-Za-z0-9.+-]+", "_", text)
 
 
+def read_full_scores(path: str, configs: list, data_checksum: str,
+                     seeds) -> tuple[dict[int, dict[str, float]], bool]:
+  """Each seed's full-data test NDCG@10 per configuration, from an earlier kendall.json,
+  and whether that file recorded the data checksum and the configurations' every setting
+  (older ones did not), so that both could be checked."""
+  try:
+    earlier = json.loads(pathlib.Path(path).read_text())
+  except FileNotFoundError:
+    raise ValueError(f"--tau_full_from: no file {path}") from None
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f"--tau_full_from: {path} is not a kendall.json ({e})") from None
+  if not isinstance(earlier, dict) or "per_seed" not in earlier:
+    raise ValueError(f"--tau_full_from: {path} is not a kendall.json (no per_seed)")
+  recorded = earlier.get("data_checksum")
+  if recorded is not None and recorded != data_checksum:
+    raise ValueError(f"--tau_full_from: {path} was measured on other data (checksum "
+                     f"{recorded[:12]}..., this run's {data_checksum[:12]}...)")
+  names, specs = [c.name for c in configs], [str(c) for c in configs]
+  if earlier.get("configs") != names or earlier.get("metric") != "ndcg@10":
+    raise ValueError(f"--tau_full_from: {path} ranks {earlier.get('configs')} by "
+                     f"{earlier.get('metric')}; this run ranks {names} by ndcg@10")
+  recorded_specs = earlier.get("config_specs")
+  if recorded_specs is not None and recorded_specs != specs:
+    raise ValueError(f"--tau_full_from: {path} trained its configurations with other "
+                     "settings (model or training flags differ from this run's)")
+  by_seed = {}
+  for rs in earlier["per_seed"].values():
+    for r in rs:
+      if by_seed.setdefault(r["seed"], r["full"]) != r["full"]:
+        raise ValueError(f"--tau_full_from: {path} holds two different full-data scores "
+                         f"for seed {r['seed']}")
+  absent = [seed for seed in seeds if seed not in by_seed]
+  if absent:
+    raise ValueError(f"--tau_full_from: {path} has no full-data scores for seeds {absent} "
+                     f"(it has {sorted(by_seed)})")
+  return by_seed, recorded is not None and recorded_specs is not None
+
+
 def run_tau(ctx: Context) -> dict | None:
   """Test NDCG@10 of every configuration on full data and on each tau method's set (per
   seed), and Kendall's tau between the two rankings; under --read_only, of the seeds and
@@ -308,7 +353,8 @@ def run_tau(ctx: Context) -> dict | None:
   metric, missing, full_by_seed = "ndcg@10", [], {}
   for seed in s.job.seeds:
     try:
-      full = {c.name: full_test(c, seed)[metric] for c in s.tau_configs}
+      full = ctx.full_from[0][seed] if ctx.full_from else {
+          c.name: full_test(c, seed)[metric] for c in s.tau_configs}
     except _NotDone as e:
       missing.append(str(e))
       continue
@@ -341,8 +387,12 @@ def run_tau(ctx: Context) -> dict | None:
         r["stable_swapped"] = ranking.stable_swaps(agreement["stable_pairs"], r["condensed"])
       summary[m]["stable_swapped_mean"] = float(np.mean([len(r["stable_swapped"]) for r in rs]))
   return {"ratio": s.tau_ratio, "metric": metric, "configs": [c.name for c in s.tau_configs],
+          "config_specs": [str(c) for c in s.tau_configs],
           "seeds": list(s.job.seeds), "summary": summary, "per_seed": per_method,
           "missing": missing, "full_agreement": agreement,
+          "data_checksum": ctx.protocol["data_checksum"],
+          "full_from": {"path": FLAGS.tau_full_from, "checked": ctx.full_from[1]}
+                       if ctx.full_from else None,
           "tau": "Kendall's tau-b (scipy.stats.kendalltau) between the configurations' "
                  "rankings by test " + metric + " trained on all N pairs and on S"}
 
@@ -468,7 +518,12 @@ def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None,
                    f"{','.join(map(str, e['seeds']))} | {e['p_value_max']:.3g} | "
                    f"{' > '.join(first['ranking_other'])} |")
     first = next(iter(tau["per_seed"].values()))[0]
-    lines += ["", f"Ranking on full data (seed {first['seed']}): "
+    src = tau.get("full_from")
+    source = (f" (its full-data scores read from `{src['path']}`, not refit"
+              + ("" if src["checked"] else "; that file records neither the data checksum "
+                 "nor the configurations' settings, so neither could be checked")
+              + ")") if src else ""
+    lines += ["", f"Ranking on full data (seed {first['seed']}){source}: "
               + " > ".join(first["ranking_full"]), "",
               "Pairs ordered against the full data of the same seed (full-data gap, "
               "gap on S, in test " + tau["metric"] + "):", ""]

@@ -137,3 +137,53 @@ def test_a_ratio_the_tail_pairs_overfill_is_reported_not_run(tmp_path, user_file
   again = _run(tmp_path, *args)
   assert again.returncode == 0 and "running" not in again.stdout
   assert "dconrec r=0.25 seed 0: cannot run" in again.stdout
+
+
+def test_tau_full_scores_read_from_an_earlier_report(tmp_path, user_file):
+  configs = ["ease:ease_l2=1", "ease:ease_l2=10", "ease:ease_l2=500"]
+  given = {configs[0]: 0.30, configs[1]: 0.20, configs[2]: 0.10}  # not fit: read from file
+  earlier = tmp_path / "earlier.json"
+  earlier.write_text(json.dumps({"configs": configs, "metric": "ndcg@10", "per_seed": {
+      "dconrec": [{"seed": 0, "full": given}], "random": [{"seed": 0, "full": given}]}}))
+  out = tmp_path / "out"
+  args = [f"--dataset={user_file}", "--columns=who,what", "--ratios=0.25", "--seeds=0",
+          "--methods=random", "--tau_methods=random", "--max_epochs=2", "--min_epochs=0",
+          "--dim=8", "--eval_models=ease", "--tau_ratio=0.25",
+          f"--tau_configs={','.join(configs)}", f"--cache_dir={tmp_path / 'cache'}"]
+  proc = _run(tmp_path, *args, f"--tau_full_from={earlier}", f"--output_dir={out}")
+  assert proc.returncode == 0, proc.stderr
+  assert not list((out / "rows" / "tau").glob("full-*"))  # no full-data fit ran
+  tau = json.loads((out / "kendall.json").read_text())
+  (r,) = tau["per_seed"]["random"]
+  assert r["full"] == given
+  assert tau["full_from"] == {"path": str(earlier), "checked": False}
+  cond = r["condensed"]
+  assert len(set(cond.values())) == 3
+  agree = sum(1 if (given[a] - given[b]) * (cond[a] - cond[b]) > 0 else -1
+              for i, a in enumerate(configs) for b in configs[i + 1:])
+  assert r["tau"] == pytest.approx(agree / 3)
+  assert (f"read from `{earlier}`, not refit; that file records neither the data checksum"
+          in (out / "compare.md").read_text())
+
+  def refused(path, *extra):
+    proc = _run(tmp_path, *args, *extra, f"--tau_full_from={path}",
+                f"--output_dir={tmp_path / 'refused'}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "refused" / "rows").exists()  # refused before any training
+    return proc.stderr
+
+  assert "no full-data scores for seeds [1] (it has [0])" in refused(earlier, "--seeds=1")
+  assert "this run ranks" in refused(earlier, "--tau_configs=ease:ease_l2=1,ease:ease_l2=10")
+  assert "no file" in refused(tmp_path / "absent.json")
+  other = json.loads((out / "kendall.json").read_text())
+  other["data_checksum"] = "0" * 64  # this run's own report, as if made on other data
+  moved = tmp_path / "other.json"
+  moved.write_text(json.dumps(other))
+  assert "measured on other data" in refused(moved)
+  checked = _run(tmp_path, *args, f"--tau_full_from={out / 'kendall.json'}",
+                 f"--output_dir={tmp_path / 'checked'}")  # this run's report: checksum known
+  assert checked.returncode == 0, checked.stderr
+  again = json.loads((tmp_path / "checked" / "kendall.json").read_text())
+  assert again["full_from"]["checked"] and again["per_seed"] == tau["per_seed"]
+  assert "trained its configurations with other settings" in refused(
+      out / "kendall.json", "--dim=16")  # same names, another base embedding size
