@@ -6,6 +6,7 @@ python benchmarks/compare_grid.py run --out=runs/grid --parallel=16      # on a 
 python benchmarks/compare_grid.py run --out=runs/grid --parallel=1 --only=ciao  # or here
 python benchmarks/compare_grid.py merge --out=runs/grid --results=benchmarks/results
 python benchmarks/compare_grid.py summary --results=benchmarks/results  # DConRec vs best
+python benchmarks/compare_grid.py restore --out=runs/grid  # a fresh clone: rows done, back
 
 `run` starts each worker as `python experiments/compare.py <args>` with its own output
 folder (<out>/<worker>/) and log (<out>/logs/<worker>.log), at most --parallel at a time,
@@ -15,6 +16,12 @@ machine or another. `merge` copies every worker's rows of a group into <out>/<gr
 reruns compare.py there with --read_only over the union of ratios and seeds (every row
 read back, nothing trained; units not done are listed in compare.md), and the merged
 compare.json, compare.md, compare.png (and kendall.json) go to <results>/compare-<group>/.
+`restore` writes the rows of every group's committed compare.json and infeasible.json back
+to its workers' row folders (a row file already there is kept), so that a run on a fresh
+clone resumes the grid instead of redoing it. The tau fits cannot come back this way
+(kendall.json keeps one score per fit; compare.py --tau_full_from reuses its full-data
+scores), so a merge without them writes compare.md with no rank-agreement section: merge
+such a grid to another --results and carry its rows over by hand.
 """
 
 import argparse
@@ -176,6 +183,38 @@ def summary(results: pathlib.Path, only: str | None) -> None:
             + f" | {'yes' if ours[0] > b else 'no'} (of {len(mean)} baselines) |")
 
 
+def restore(out: pathlib.Path, results: pathlib.Path, only: str | None) -> int:
+  """Row files of the committed results, back in their workers' folders; returns how
+  many were written."""
+  written = 0
+  for group in dict.fromkeys(w.group for w in _selected(only)):
+    folder = results / f"compare-{group}"
+    rows = [r for name in ("compare.json", "infeasible.json") if (folder / name).exists()
+            for r in json.loads((folder / name).read_text())]
+    workers = [w for w in _selected(only) if w.group == group]
+    kept = new = 0
+    for row in rows:
+      owner = next((w for w in workers if str(row["seed"]) in _seeds(w)), None)
+      if owner is None:  # a seed no selected worker runs
+        continue
+      path = out / owner.name / "rows" / f"{row['method']}-r{row['ratio']:g}-s{row['seed']}.json"
+      if path.exists():
+        kept += 1
+        continue
+      path.parent.mkdir(parents=True, exist_ok=True)
+      tmp = path.with_suffix(".tmp")
+      tmp.write_text(json.dumps(row, indent=2))
+      tmp.replace(path)
+      new += 1
+    print(f"{group}: {new} rows restored, {kept} already there", flush=True)
+    written += new
+  return written
+
+
+def _seeds(w: Worker) -> list[str]:
+  return next((a.split("=", 1)[1].split(",") for a in w.args if a.startswith("--seeds=")), [])
+
+
 def _merged_args(workers: list[Worker]) -> list[str]:
   """The workers' shared flags with their seeds joined."""
   seeds = []
@@ -191,7 +230,7 @@ def _merged_args(workers: list[Worker]) -> list[str]:
 
 def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("mode", choices=("run", "merge", "summary", "list"))
+  parser.add_argument("mode", choices=("run", "merge", "summary", "list", "restore"))
   parser.add_argument("--out", type=pathlib.Path, default=ROOT / "runs" / "grid")
   parser.add_argument("--results", type=pathlib.Path, default=ROOT / "benchmarks" / "results")
   parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
@@ -199,6 +238,9 @@ def main(argv: list[str]) -> int:
   args, extra = parser.parse_known_args(argv)  # the rest goes to every compare.py
   if args.mode == "summary":
     summary(args.results.resolve(), args.only)
+    return 0
+  if args.mode == "restore":
+    restore(args.out.resolve(), args.results.resolve(), args.only)
     return 0
   if args.mode == "list":
     for w in _selected(args.only):

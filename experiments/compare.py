@@ -89,6 +89,8 @@ class Settings:
         svp_batch=FLAGS.svp_batch, svp_score=FLAGS.svp_score)
     self.tau_ratio = FLAGS.tau_ratio
     self.tau_configs, self.tau_methods = [], []
+    if FLAGS.tau_full_from and self.tau_ratio is None:
+      raise ValueError("--tau_full_from needs --tau_ratio (it feeds the rank agreement)")
     if self.tau_ratio is not None:
       if self.tau_ratio not in self.ratios:
         raise ValueError(f"--tau_ratio={self.tau_ratio:g} must be one of --ratios")

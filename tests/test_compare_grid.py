@@ -49,3 +49,25 @@ def test_an_unknown_worker_is_an_error():
   proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_grid.py"), "list",
                          "--only=nope"], capture_output=True, text=True, timeout=60)
   assert proc.returncode != 0 and "names no worker or group" in proc.stderr
+
+
+def test_restore_puts_each_committed_row_in_its_workers_folder(tmp_path, capsys):
+  results, out = tmp_path / "results", tmp_path / "grid"
+  rows = [{"method": "random", "ratio": 0.25, "seed": 0, "fingerprint": "a"},
+          {"method": "dconrec", "ratio": 0.1, "seed": 2, "fingerprint": "b"},
+          {"method": "random", "ratio": 0.5, "seed": 2, "fingerprint": "c"}]
+  infeasible = [{"method": "dconrec", "ratio": 0.05, "seed": 1, "infeasible": "x"}]
+  (results / "compare-ciao").mkdir(parents=True)
+  (results / "compare-ciao" / "compare.json").write_text(json.dumps(rows))
+  (results / "compare-ciao" / "infeasible.json").write_text(json.dumps(infeasible))
+  newer = out / "ciao-s2" / "rows" / "random-r0.5-s2.json"  # already there: kept as is
+  newer.parent.mkdir(parents=True)
+  newer.write_text('{"mine": 1}')
+  assert compare_grid.restore(out, results, "ciao") == 3
+  assert json.loads((out / "ciao-s0" / "rows" / "random-r0.25-s0.json").read_text()) == rows[0]
+  assert json.loads((out / "ciao-s2" / "rows" / "dconrec-r0.1-s2.json").read_text()) == rows[1]
+  assert json.loads((out / "ciao-s1" / "rows" / "dconrec-r0.05-s1.json").read_text()) == (
+      infeasible[0])
+  assert json.loads(newer.read_text()) == {"mine": 1}
+  assert "ciao: 3 rows restored, 1 already there" in capsys.readouterr().out
+  assert compare_grid.restore(out, results, "ciao-s0") == 0  # one worker: its seed only

@@ -175,6 +175,9 @@ def test_tau_full_scores_read_from_an_earlier_report(tmp_path, user_file):
   assert "no full-data scores for seeds [1] (it has [0])" in refused(earlier, "--seeds=1")
   assert "this run ranks" in refused(earlier, "--tau_configs=ease:ease_l2=1,ease:ease_l2=10")
   assert "no file" in refused(tmp_path / "absent.json")
+  untau = _run(tmp_path, *[a for a in args if not a.startswith("--tau_ratio")],
+               f"--tau_full_from={earlier}", f"--output_dir={tmp_path / 'untau'}")
+  assert untau.returncode == 1 and "--tau_full_from needs --tau_ratio" in untau.stderr
   other = json.loads((out / "kendall.json").read_text())
   other["data_checksum"] = "0" * 64  # this run's own report, as if made on other data
   moved = tmp_path / "other.json"
