@@ -220,10 +220,9 @@ def _merged_args(workers: list[Worker]) -> list[str]:
   seeds = []
   args = []
   for w in workers:
+    seeds += [s for s in _seeds(w) if s not in seeds]
     for a in w.args:
-      if a.startswith("--seeds="):
-        seeds += [s for s in a.split("=", 1)[1].split(",") if s not in seeds]
-      elif a not in args:
+      if not a.startswith("--seeds=") and a not in args:
         args.append(a)
   return [*args, f"--seeds={','.join(seeds)}"]
 
