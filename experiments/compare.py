@@ -120,10 +120,11 @@ class Context:
   def __init__(self, settings: Settings, data, protocol, out: pathlib.Path):
     self.s, self.data, self.protocol, self.out = settings, data, protocol, out
     self._proxy, self._full = None, {}
-    self.full_from = None  # ({seed: {config: score}}, checksum checked), --tau_full_from
-    if settings.tau_ratio is not None and FLAGS.tau_full_from:
-      self.full_from = read_full_scores(FLAGS.tau_full_from, settings.tau_configs,
-                                        protocol["data_checksum"], settings.job.seeds)
+    self.full_scores, self.full_checked = None, False  # --tau_full_from: {seed: {config: s}}
+    if FLAGS.tau_full_from:  # Settings made sure --tau_ratio is set
+      self.full_scores, self.full_checked = read_full_scores(
+          FLAGS.tau_full_from, settings.tau_configs, protocol["data_checksum"],
+          settings.job.seeds)
 
   def proxy(self) -> tuple[dict, float]:
     if self._proxy is None:
@@ -355,7 +356,7 @@ def run_tau(ctx: Context) -> dict | None:
   metric, missing, full_by_seed = "ndcg@10", [], {}
   for seed in s.job.seeds:
     try:
-      full = ctx.full_from[0][seed] if ctx.full_from else {
+      full = ctx.full_scores[seed] if ctx.full_scores else {
           c.name: full_test(c, seed)[metric] for c in s.tau_configs}
     except _NotDone as e:
       missing.append(str(e))
@@ -393,8 +394,8 @@ def run_tau(ctx: Context) -> dict | None:
           "seeds": list(s.job.seeds), "summary": summary, "per_seed": per_method,
           "missing": missing, "full_agreement": agreement,
           "data_checksum": ctx.protocol["data_checksum"],
-          "full_from": {"path": FLAGS.tau_full_from, "checked": ctx.full_from[1]}
-                       if ctx.full_from else None,
+          "full_from": {"path": FLAGS.tau_full_from, "checked": ctx.full_checked}
+                       if ctx.full_scores else None,
           "tau": "Kendall's tau-b (scipy.stats.kendalltau) between the configurations' "
                  "rankings by test " + metric + " trained on all N pairs and on S"}
 
