@@ -30,7 +30,7 @@ from absl import app, flags  # noqa: E402
 
 from experiments import common, condense  # noqa: E402
 from jaxcond import atomic, baselines, checkpoint, condensation, condenser, export  # noqa: E402
-from jaxcond import proxy as proxy_lib, ranking, report  # noqa: E402
+from jaxcond import proxy as proxy_lib, rank_report, ranking, report  # noqa: E402
 from jaxcond.interactions import DataError, Interactions  # noqa: E402
 
 METHODS = ("dconrec", *baselines.BASELINES)
@@ -295,13 +295,10 @@ def read_full_scores(path: str, configs: list, data_checksum: str,
   and whether that file recorded the data checksum and the configurations' every setting
   (older ones did not), so that both could be checked."""
   try:
-    earlier = json.loads(pathlib.Path(path).read_text())
-  except FileNotFoundError:
-    raise ValueError(f"--tau_full_from: no file {path}") from None
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise ValueError(f"--tau_full_from: {path} is not a kendall.json ({e})") from None
-  if not isinstance(earlier, dict) or "per_seed" not in earlier:
-    raise ValueError(f"--tau_full_from: {path} is not a kendall.json (no per_seed)")
+    earlier = rank_report.read(path)
+    by_seed = rank_report.full_scores(earlier, path)
+  except ValueError as e:
+    raise ValueError(f"--tau_full_from: {e}") from None
   recorded = earlier.get("data_checksum")
   if recorded is not None and recorded != data_checksum:
     raise ValueError(f"--tau_full_from: {path} was measured on other data (checksum "
@@ -314,12 +311,6 @@ def read_full_scores(path: str, configs: list, data_checksum: str,
   if recorded_specs is not None and recorded_specs != specs:
     raise ValueError(f"--tau_full_from: {path} trained its configurations with other "
                      "settings (model or training flags differ from this run's)")
-  by_seed = {}
-  for rs in earlier["per_seed"].values():
-    for r in rs:
-      if by_seed.setdefault(r["seed"], r["full"]) != r["full"]:
-        raise ValueError(f"--tau_full_from: {path} holds two different full-data scores "
-                         f"for seed {r['seed']}")
   absent = [seed for seed in seeds if seed not in by_seed]
   if absent:
     raise ValueError(f"--tau_full_from: {path} has no full-data scores for seeds {absent} "
@@ -377,18 +368,7 @@ def run_tau(ctx: Context) -> dict | None:
   per_method = {m: rs for m, rs in per_method.items() if rs}
   if not per_method:
     return None
-  summary = {m: {"tau_mean": float(np.mean([r["tau"] for r in rs])),
-                 "tau_std": float(np.std([r["tau"] for r in rs])),
-                 "p_value_max": float(np.max([r["p_value"] for r in rs])),
-                 "seeds": [r["seed"] for r in rs]}
-             for m, rs in per_method.items()}
-  agreement = None
-  if len(full_by_seed) >= 2:  # the full data's own noise: what a set can be held to
-    agreement = ranking.full_data_agreement(full_by_seed)
-    for m, rs in per_method.items():
-      for r in rs:
-        r["stable_swapped"] = ranking.stable_swaps(agreement["stable_pairs"], r["condensed"])
-      summary[m]["stable_swapped_mean"] = float(np.mean([len(r["stable_swapped"]) for r in rs]))
+  summary, agreement = rank_report.summarize(per_method, full_by_seed)
   return {"ratio": s.tau_ratio, "metric": metric, "configs": [c.name for c in s.tau_configs],
           "config_specs": [str(c) for c in s.tau_configs],
           "seeds": list(s.job.seeds), "summary": summary, "per_seed": per_method,
@@ -396,8 +376,7 @@ def run_tau(ctx: Context) -> dict | None:
           "data_checksum": ctx.protocol["data_checksum"],
           "full_from": {"path": FLAGS.tau_full_from, "checked": ctx.full_checked}
                        if ctx.full_scores else None,
-          "tau": "Kendall's tau-b (scipy.stats.kendalltau) between the configurations' "
-                 "rankings by test " + metric + " trained on all N pairs and on S"}
+          "tau": rank_report.TAU_TEXT + f"by test {metric} trained on all N pairs and on S"}
 
 
 def _tau_scores(ctx: Context, method: str, seed: int, avoid, metric: str) -> dict:
@@ -452,24 +431,6 @@ def _pm(mean_std) -> str:
   return f"{mean_std[0]:.3f} ± {mean_std[1]:.3f}"
 
 
-def _agreement_lines(tau: dict) -> list[str]:
-  agree = tau.get("full_agreement")
-  if not agree:
-    return []
-  lines = ["The full data against itself (the same configurations trained with another "
-           "seed): Kendall tau " + ", ".join(
-               f"{e['tau']:.3f} (seeds {e['seeds'][0]}, {e['seeds'][1]})"
-               for e in agree["self_tau"]) + f"; {len(agree['stable_pairs'])} of "
-           f"{agree['n_pairs']} pairs are ordered alike by every full-data seed "
-           f"({', '.join(map(str, agree['seeds']))}). Of those, each set orders against them:",
-           ""]
-  for m, e in tau["summary"].items():
-    lines.append(f"- {m}: {e['stable_swapped_mean']:g} on average; " + "; ".join(
-        f"seed {r['seed']}: " + (", ".join(f"{a} vs {b}" for a, b in r["stable_swapped"])
-                                 or "none") for r in tau["per_seed"][m]))
-  return [*lines, ""]
-
-
 def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None,
              proxy_model: str = "bpr_mf", infeasible: tuple = (), missing: tuple = ()) -> str:
   agg = aggregate(rows, models)
@@ -510,35 +471,7 @@ def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None,
                    + " | ".join(_pm(e[(m, 'ndcg@10')]) for m in models) + " |")
     lines.append("")
   if tau:
-    lines += [f"## Rank agreement at ratio {tau['ratio']:g}", "",
-              f"{tau['tau']}; {len(tau['configs'])} configurations: "
-              + ", ".join(f"`{c}`" for c in tau["configs"]) + ".", "",
-              "| method | Kendall tau | seeds | max p-value | ranking on S (first seed) |",
-              "|---|---:|---|---:|---|"]
-    for m, e in tau["summary"].items():
-      first = tau["per_seed"][m][0]
-      lines.append(f"| {m} | {e['tau_mean']:.3f} ± {e['tau_std']:.3f} | "
-                   f"{','.join(map(str, e['seeds']))} | {e['p_value_max']:.3g} | "
-                   f"{' > '.join(first['ranking_other'])} |")
-    first = next(iter(tau["per_seed"].values()))[0]
-    src = tau.get("full_from")
-    source = (f" (its full-data scores read from `{src['path']}`, not refit"
-              + ("" if src["checked"] else "; that file records neither the data checksum "
-                 "nor the configurations' settings, so neither could be checked")
-              + ")") if src else ""
-    lines += ["", f"Ranking on full data (seed {first['seed']}){source}: "
-              + " > ".join(first["ranking_full"]), "",
-              "Pairs ordered against the full data of the same seed (full-data gap, "
-              "gap on S, in test " + tau["metric"] + "):", ""]
-    for m in tau["summary"]:
-      for r in tau["per_seed"][m]:
-        lines.append(f"- {m}, seed {r['seed']}: " + ("; ".join(
-            f"{d['better']} vs {d['worse']} ({d['full_gap']:+.4f}, {d['other_gap']:+.4f})"
-            for d in r["discordant"]) or "none"))
-    lines.append("")
-    lines += _agreement_lines(tau)
-    if tau["missing"]:
-      lines += [f"Not measured yet (--read_only): {', '.join(tau['missing'])}.", ""]
+    lines += rank_report.markdown_lines(tau)
   lines += ["## Methods", "", "- dconrec: this library's condensation (condensation.run with "
             "the condense.py flags)"]
   lines += [f"- {n}: {d}" for n, d in baselines.SOURCES.items()
