@@ -105,6 +105,9 @@ def merge(sources: list[tuple[str, str | None, dict]]) -> dict:
                          f"{full_from[seed]} and {path} (by up to {gap:.3g}): their sets "
                          "were ranked against different fits")
       full_from.setdefault(seed, path)
+    if label and "dconrec" not in rep["per_seed"]:
+      raise ValueError(f"{path} holds no dconrec set to call {label!r} (it has "
+                       f"{sorted(rep['per_seed'])})")
     for method, rows in rep["per_seed"].items():
       name = label if label and method == "dconrec" else method
       for r in rows:

@@ -85,6 +85,7 @@ def test_merge_refuses_what_cannot_be_compared():
   del old["data_checksum"]  # older reports recorded none: merged, marked unchecked
   tau = rank_report.merge([("one.json", None, base), ("old.json", None, old)])
   assert [s["checked"] for s in tau["merged_from"]] == [True, False]
+  assert "holds no dconrec set to call 'mine'" in refused(_report([("random", 0)]), "mine")
   with pytest.raises(ValueError, match="nothing to merge"):
     rank_report.merge([])
 
