@@ -36,6 +36,9 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from jaxcond import report  # noqa: E402
 RATIOS = "0.05,0.1,0.25,0.5"
 SEEDS = (0, 1, 2)
 # With a LightGCN proxy only the methods that use a proxy change.
@@ -187,11 +190,12 @@ def restore(out: pathlib.Path, results: pathlib.Path, only: str | None) -> int:
   """Row files of the committed results, back in their workers' folders; returns how
   many were written."""
   written = 0
-  for group in dict.fromkeys(w.group for w in _selected(only)):
+  selected = _selected(only)
+  for group in dict.fromkeys(w.group for w in selected):
     folder = results / f"compare-{group}"
     rows = [r for name in ("compare.json", "infeasible.json") if (folder / name).exists()
             for r in json.loads((folder / name).read_text())]
-    workers = [w for w in _selected(only) if w.group == group]
+    workers = [w for w in selected if w.group == group]
     kept = new = 0
     for row in rows:
       owner = next((w for w in workers if str(row["seed"]) in _seeds(w)), None)
@@ -202,9 +206,7 @@ def restore(out: pathlib.Path, results: pathlib.Path, only: str | None) -> int:
         kept += 1
         continue
       path.parent.mkdir(parents=True, exist_ok=True)
-      tmp = path.with_suffix(".tmp")
-      tmp.write_text(json.dumps(row, indent=2))
-      tmp.replace(path)
+      report.write_json_atomic(path, row)
       new += 1
     print(f"{group}: {new} rows restored, {kept} already there", flush=True)
     written += new
