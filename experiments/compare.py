@@ -279,10 +279,7 @@ def _load_set(folder: pathlib.Path, train: Interactions) -> Interactions:
   if not (folder / "condensed.npz").exists():
     raise ValueError(f"no condensed set at {folder} to rank configurations on (the method "
                      "could not run at --tau_ratio, or its folder was removed)")
-  with np.load(folder / "condensed.npz", allow_pickle=False) as z:
-    users, items = z["user_index"], z["item_index"]
-  return Interactions.from_pairs(users, items, n_users=train.n_users, n_items=train.n_items,
-                                 user_ids=train.user_ids, item_ids=train.item_ids)
+  return export.read_npz(folder / "condensed.npz", train)
 
 
 def _slug(text: str) -> str:

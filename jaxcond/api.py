@@ -20,7 +20,7 @@ import numpy as np
 
 from jaxcond import condensation, condenser, export as export_lib, inner, models, report, summary
 from jaxcond import train as train_lib
-from jaxcond.interactions import Interactions
+from jaxcond.interactions import DataError, Interactions
 from jaxcond.pipeline import DataConfig, prepare
 from jaxcond.split import DatasetSplit
 
@@ -130,15 +130,10 @@ class Result:
     files = self.report["files"]
     if str(seed) not in files:
       raise ValueError(f"no condensed set for seed {seed}; seeds: {self.report['seeds']}")
-    train = self.dataset.train
-    with np.load(files[str(seed)]["npz"]) as z:
-      users, items = z["user_index"], z["item_index"]
-      same = (np.array_equal(train.user_ids.astype(str)[users], z["user"])
-              and np.array_equal(train.item_ids.astype(str)[items], z["item"]))
-    if not same:
-      raise ValueError(f"{files[str(seed)]['npz']} does not match dataset {self.dataset.name}")
-    return Interactions.from_pairs(users, items, n_users=train.n_users, n_items=train.n_items,
-                                   user_ids=train.user_ids, item_ids=train.item_ids)
+    try:
+      return export_lib.read_npz(files[str(seed)]["npz"], self.dataset.train)
+    except DataError as e:
+      raise ValueError(f"{e} (dataset {self.dataset.name})") from None
 
   def pseudo(self, seed: int | None = None) -> np.ndarray:
     """Which pairs of `condensed(seed)` the proxy added (not in the data): [nnz] bool."""

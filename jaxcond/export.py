@@ -61,6 +61,32 @@ def write_npz(inter: Interactions, path, **extra_N) -> None:
     np.savez(f, **arrays)
 
 
+def read_npz(path, like: Interactions) -> Interactions:
+  """Pairs written by `write_npz` (or with dense ids alone: "user_index", "item_index"),
+  in the id space of `like`, the training split they were drawn from. Original ids, where
+  the file holds them, must be `like`'s."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise DataError(f"no condensed set at {path}")
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      users, items = z["user_index"], z["item_index"]
+      ids = (z["user"], z["item"]) if "user" in z and "item" in z else None
+  except (OSError, ValueError, KeyError) as e:
+    raise DataError(f"{path} is not a pairs npz ({e})") from e
+  if users.shape != items.shape or (users.size and (
+      min(users.min(), items.min()) < 0 or users.max() >= like.n_users
+      or items.max() >= like.n_items)):
+    raise DataError(f"{path} holds pairs outside the {like.n_users} users x {like.n_items} "
+                    "items of the data it is read against")
+  if ids is not None and not (
+      np.array_equal(np.asarray(like.user_ids).astype(str)[users], ids[0])
+      and np.array_equal(np.asarray(like.item_ids).astype(str)[items], ids[1])):
+    raise DataError(f"{path} holds other user or item ids than the data it is read against")
+  return Interactions.from_pairs(users, items, n_users=like.n_users, n_items=like.n_items,
+                                 user_ids=like.user_ids, item_ids=like.item_ids)
+
+
 def export_condensed(out_dir, name: str, condensed: Interactions, valid: Interactions,
                      test: Interactions, *, pseudo_N=None) -> dict:
   """The condensed training set in original ids as CSV, TSV and npz, and as RecBole

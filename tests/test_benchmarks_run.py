@@ -1,5 +1,6 @@
 """Benchmark scripts keep their output contracts: benchmarks/run.py's --json (a tiny sweep;
-timings are not judged), outer_trajectory.py's rows and holdout_check.py's."""
+timings are not judged), outer_trajectory.py's rows, holdout_check.py's and ease_l2.py's
+(its EASE scores against a plain-numpy EASE)."""
 
 import json
 import os
@@ -7,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -96,3 +98,84 @@ def test_holdout_check_judges_every_saved_step(tmp_path, user_file):
       "rows"] == rows
   off = run("benchmarks/holdout_check.py", "--holdout_every=0")
   assert off.returncode != 0 and "--holdout_every must be set" in off.stderr
+
+
+def _numpy_ease_ndcg10(data, subset, l2: float) -> float:
+  """EASE fitted on `subset` in float64, scoring each user's whole training history;
+  training and validation items masked; NDCG@10 over the users with a test item."""
+  x = subset.to_csr(np.float64).toarray()
+  p = np.linalg.inv(x.T @ x + l2 * np.eye(x.shape[1]))
+  b = -p / np.diag(p)[None, :]
+  np.fill_diagonal(b, 0.0)
+  history = data.train.to_csr(np.float64).toarray()
+  scores = history @ b
+  scores[(history + data.valid.to_csr(np.float64).toarray()) > 0] = -np.inf
+  test = data.test.to_csr(np.float64).toarray() > 0
+  values = []
+  for u in np.flatnonzero(test.any(axis=1)):
+    top = np.argsort(-scores[u], kind="stable")[:10]
+    dcg = np.sum(test[u, top] / np.log2(np.arange(2, 12)))
+    idcg = np.sum(1.0 / np.log2(np.arange(2, 2 + min(10, test[u].sum()))))
+    values.append(dcg / idcg)
+  return float(np.mean(values))
+
+
+def test_ease_l2_curves_match_numpy_and_the_recorded_check(tmp_path, user_file):
+  from jaxcond import baselines, pipeline
+  cfg = pipeline.DataConfig(dataset=str(user_file), columns=("who", "what"))
+  data, _ = pipeline.prepare(cfg, cache_dir=tmp_path / "cache", log=lambda _: None)
+  budget = baselines.budget_for(data.train.nnz, 0.25)
+  sets = {m: baselines.select(m, data.train, budget, seed=0).train
+          for m in ("random", "stratified")}
+  want = {(m, l2): _numpy_ease_ndcg10(data, s, l2) for m, s in sets.items() for l2 in (5, 50)}
+  full = {l2: _numpy_ease_ndcg10(data, data.train, l2) for l2 in (5, 50)}
+  names = {5: "ease:ease_l2=5", 50: "ease:ease_l2=50"}
+  def row(m, bump):  # the report's scores: numpy's, or off by `bump` (another set)
+    return [{"seed": 0, "tau": 1.0, "full": {names[k]: full[k] for k in names},
+             "condensed": {names[k]: want[(m, k)] + bump for k in names}}]
+  kendall = tmp_path / "kendall.json"
+  kendall.write_text(json.dumps({"ratio": 0.25, "metric": "ndcg@10",
+                                 "configs": list(names.values()),
+                                 "per_seed": {"random": row("random", 0.0),
+                                              "stratified": row("stratified", 1e-3)}}))
+  out = tmp_path / "ease"
+  args = [sys.executable, str(ROOT / "benchmarks" / "ease_l2.py"), f"--dataset={user_file}",
+          "--columns=who,what", "--ratio=0.25", "--seeds=0,1", "--methods=random,stratified",
+          "--l2=50,5,500", f"--kendall={kendall}", f"--output_dir={out}",
+          f"--cache_dir={tmp_path / 'cache'}"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads((out / "ease_l2.json").read_text())
+  assert list(rep["full"]) == ["5", "50", "500"]  # sorted
+  # float32 sums against float64 ones: equal rankings, equal to ~1e-8 (one user's top 10
+  # changing would move the mean of these 50 users by 1e-3 or more)
+  assert [rep["full"][k] for k in ("5", "50")] == pytest.approx([full[5], full[50]], rel=1e-6)
+  got = {(r["set"], r["seed"]): r for r in rep["sets"]}
+  assert sorted(got) == [("random", 0), ("random", 1), ("stratified", 0), ("stratified", 1)]
+  for (m, l2), v in want.items():
+    assert got[(m, 0)]["test_ndcg@10"][str(l2)] == pytest.approx(v, rel=1e-6)
+  assert got[("random", 0)]["size"] == budget
+  mean = np.mean([got[("random", s)]["test_ndcg@10"]["50"] for s in (0, 1)])
+  assert rep["by_set"]["random"]["test_ndcg@10"]["50"] == pytest.approx(mean)
+  checks = {(r["set"], r["seed"]): r for r in rep["recorded"]}
+  assert checks[("random", 0)]["same_set"] and checks[("random", 0)]["max_gap"] < 1e-7
+  assert not checks[("stratified", 0)]["same_set"]
+  assert checks[("stratified", 0)]["max_gap"] == pytest.approx(1e-3, abs=1e-7)
+  assert not checks[("random", 1)]["in_report"]
+  md = (out / "ease_l2.md").read_text()
+  assert "random, seed 0: reproduces its scores" in md
+  assert "stratified, seed 0: differs from its scores by up to 0.001" in md
+  assert "random, seed 1: not in the report" in md
+  assert (out / "ease_l2.png").read_bytes()[:4] == b"\x89PNG"
+
+  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0, again.stderr
+  assert "EASE l2=" not in again.stdout  # every fit read back
+  assert json.loads((out / "ease_l2.json").read_text())["sets"] == rep["sets"]
+  for bad, message in (("--l2=-1", "--l2 must be positive"), ("--methods=nope", "nope"),
+                       ("--ratio=0.5", "ratio")):
+    proc = subprocess.run(args + [bad], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, bad
+    assert message in proc.stderr, (bad, proc.stderr)

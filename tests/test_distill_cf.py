@@ -108,8 +108,8 @@ def test_multi_gumbel_is_gumbel_max_at_low_temperature():
 def test_gumbel_sum_gradient_kept_and_redrawn_agree():
   logits = jnp.asarray(np.random.default_rng(5).normal(size=(3, 7)), jnp.float32)
   g = jnp.asarray(np.random.default_rng(6).normal(size=(3, 7)), jnp.float32)
-  grads = [jax.grad(lambda l: jnp.sum(g * dcf.gumbel_softmax_sum(l, jax.random.key(2), 5, 0.5,
-                                                                  remat)))(logits)
+  grads = [jax.grad(lambda lg: jnp.sum(g * dcf.gumbel_softmax_sum(lg, jax.random.key(2), 5, 0.5,
+                                                                    remat)))(logits)
            for remat in (False, True)]
   np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-7)
 
@@ -123,8 +123,8 @@ def test_outer_gradient_matches_finite_differences():
     logits = jnp.asarray(rng.normal(size=(3, 6)))
     target = jnp.asarray(rng.random((5, 6)) < 0.4, jnp.float64)
 
-    def loss(l):
-      return dcf.outer_loss(l, target, jax.random.key(3), 0.1, n_samples=4, tau=0.7,
+    def loss(lg):
+      return dcf.outer_loss(lg, target, jax.random.key(3), 0.1, n_samples=4, tau=0.7,
                             budget_reg=0.1, mean_degree=2.0)[0]
 
     grad = np.asarray(jax.jit(jax.grad(loss))(logits))

@@ -130,6 +130,33 @@ def test_npz_and_condensed_bundle(tmp_path, random_interactions):
     assert "pseudo" not in z
 
 
+def test_read_npz_gives_the_pairs_back_and_refuses_other_data(tmp_path, random_interactions):
+  inter = preprocess.dedup(random_interactions())
+  part = inter.subset(np.arange(inter.nnz) % 3 == 0)
+  export.write_npz(part, tmp_path / "x.npz")
+  back = export.read_npz(tmp_path / "x.npz", inter)
+  assert (back.n_users, back.n_items) == (inter.n_users, inter.n_items)
+  np.testing.assert_array_equal(back.users(), part.users())
+  np.testing.assert_array_equal(back.indices, part.indices)
+  assert back.user_ids is inter.user_ids
+  # Dense ids alone (compare.py --noexport) are read in the given data's id space.
+  np.savez(tmp_path / "dense.npz", user_index=part.users(), item_index=part.indices)
+  np.testing.assert_array_equal(export.read_npz(tmp_path / "dense.npz", inter).indices,
+                                part.indices)
+  renamed = np.char.add("x", inter.user_ids.astype(str)[inter.users()])  # same shape
+  other = Interactions.from_original_ids(renamed, inter.item_ids[inter.indices])
+  with pytest.raises(DataError, match="other user or item ids"):
+    export.read_npz(tmp_path / "x.npz", other)
+  np.savez(tmp_path / "far.npz", user_index=np.array([inter.n_users]), item_index=np.array([0]))
+  with pytest.raises(DataError, match="outside the"):
+    export.read_npz(tmp_path / "far.npz", inter)
+  with pytest.raises(DataError, match="no condensed set at"):
+    export.read_npz(tmp_path / "missing.npz", inter)
+  (tmp_path / "junk.npz").write_bytes(b"not an npz")
+  with pytest.raises(DataError, match="is not a pairs npz"):
+    export.read_npz(tmp_path / "junk.npz", inter)
+
+
 @pytest.mark.parametrize("flags, message", [
     (np.zeros(3, bool), r"shape \(3,\), expected"), (np.full(5, 2), "booleans or 0 / 1")])
 def test_bad_pseudo_flags(tmp_path, flags, message):
