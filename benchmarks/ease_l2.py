@@ -22,7 +22,6 @@ Writes <output_dir>/ease_l2.json, ease_l2.md and ease_l2.png; every fit is kept 
 """
 
 import dataclasses
-import hashlib
 import pathlib
 import sys
 
@@ -62,25 +61,24 @@ def parse_sets(args: list[str]) -> dict[str, pathlib.Path]:
   return sets
 
 
-def pairs_checksum(subset: Interactions) -> str:
-  h = hashlib.sha256(np.ascontiguousarray(subset.users(), np.int64).tobytes())
-  h.update(np.ascontiguousarray(subset.indices, np.int64).tobytes())
-  return h.hexdigest()
-
-
 class Fitter:
   """Test NDCG@10 of EASE at a given l2 on a given set, each fit kept on disk."""
 
   def __init__(self, data, protocol, fits_dir: pathlib.Path):
     self.data, self.protocol, self.dir = data, protocol, fits_dir
     self.model_cfg, self.train_cfg = common.model_config(), common.train_config()
+    self._scores = {}  # {(name, l2): score}: the full data's fits are asked for per set
 
   def __call__(self, name: str, subset: Interactions, l2: float) -> float:
-    fp = f"{self.protocol['data_checksum']}-{pairs_checksum(subset)}-{l2!r}"
+    if (name, l2) not in self._scores:
+      self._scores[(name, l2)] = self._fit(name, subset, l2)
+    return self._scores[(name, l2)]
+
+  def _fit(self, name: str, subset: Interactions, l2: float) -> float:
+    fp = f"{self.protocol['data_checksum']}-{subset.checksum()}-{l2!r}"
     path = self.dir / f"{name}-l2_{l2:.12g}.json"
     if path.exists():
-      done = report.read_fingerprinted(path, fp, "fit")
-      return done["test_ndcg@10"]
+      return report.read_fingerprinted(path, fp, "fit")["test_ndcg@10"]
     _, m = condensation.evaluate_on(
         "ease", self.data, subset, model_cfg=dataclasses.replace(self.model_cfg, ease_l2=l2),
         train_cfg=self.train_cfg, seed=0)
