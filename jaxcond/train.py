@@ -127,6 +127,7 @@ class FitResult:
   history: list  # one dict per evaluation: epoch, loss, valid metrics, seconds
   train_seconds: float
   graph: Graph  # the training graph the params were fitted on
+  snapshots: dict = dataclasses.field(default_factory=dict)  # epoch -> params (keep_epochs)
 
 
 def shuffle(seed: int, epoch: int, n_pairs: int) -> np.ndarray:
@@ -142,13 +143,14 @@ def should_stop(epoch: int, best_epoch: int, cfg: TrainConfig) -> bool:
 def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelConfig(),
         cfg: TrainConfig = TrainConfig(), seed: int = 0, train: Interactions | None = None,
         exclude_valid: tuple = (), avoid: Interactions | None = None,
-        progress: Callable[[dict], None] | None = None) -> FitResult:
+        progress: Callable[[dict], None] | None = None, keep_epochs=()) -> FitResult:
   """Trains `model` on `train` (default data.train) to the best validation stop_metric.
 
   Validation ranks all items with the user's `data.train` items masked (plus
   `exclude_valid`), so a model trained on a subset is judged as at serving time.
   Negatives are drawn outside the user's pairs in `train` and, if given, in `avoid`
-  (e.g. false negatives flagged by a proxy model).
+  (e.g. false negatives flagged by a proxy model). The params after each epoch of
+  `keep_epochs` that training reaches are kept in `snapshots` (a trajectory's checkpoints).
   """
   train = data.train if train is None else train
   # The dense adjacency serves propagation only, the positives bitmap negative sampling only.
@@ -175,11 +177,13 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
   max_degree = int((train if avoid is None else avoid).user_degrees().max(initial=0))
   epoch_fn = make_epoch_fn(model, hparams, cfg, optimizer, train.n_items, max_degree, train.nnz)
   best = (-np.inf, 0, None, None)  # score, epoch, params, metrics
-  history = []
+  history, snapshots = [], {}
   epoch = 0
   for epoch in range(1, cfg.max_epochs + 1):
     params, opt_state, meas = epoch_fn(params, opt_state, jax.random.fold_in(key, epoch),
                                        shuffle(seed, epoch, train.nnz), graph, avoid_graph)
+    if epoch in keep_epochs:
+      snapshots[epoch] = jax.tree.map(jnp.copy, params)
     if epoch % cfg.eval_every and epoch != cfg.max_epochs:
       continue
     valid = evaluate_model(model, params, graph, hparams, history=train,
@@ -197,7 +201,8 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
     if should_stop(epoch, best[1], cfg):
       break
   return FitResult(params=best[2], best_epoch=best[1], epochs=epoch, best_valid=best[3],
-                   history=history, train_seconds=time.perf_counter() - t0, graph=graph)
+                   history=history, train_seconds=time.perf_counter() - t0, graph=graph,
+                   snapshots=snapshots)
 
 
 def evaluate_model(model: Recommender, params, graph: Graph, hparams: ModelConfig, *,

@@ -179,3 +179,50 @@ def test_ease_l2_curves_match_numpy_and_the_recorded_check(tmp_path, user_file):
                           timeout=600)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, bad
     assert message in proc.stderr, (bad, proc.stderr)
+
+
+def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
+  out = tmp_path / "fid" / "fidelity.json"
+  args = [sys.executable, str(ROOT / "benchmarks" / "reward_fidelity.py"),
+          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
+          "--loop_steps=2,0", "--eval_seeds=0,1", "--checkpoints=1,2", "--reward_keys=1",
+          "--swaps=0.1,0.3", "--bootstrap=50", "--max_epochs=2", "--min_epochs=0",
+          "--dim=8", "--rho=0.2", "--tail_tau=0", f"--cache_dir={tmp_path / 'cache'}",
+          f"--json={out}"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  names = list(rep["evaluations"])
+  # 5 heuristics, 2 loop steps, 3 start samples, 3 mixes, 2 x 2 swaps
+  assert rep["sets"] == len(names) == 17 and rep["default"] in rep["rewards"]
+  retrain = rep["rewards"]["retrain (seed-0 evaluator on the reward part)"]["values"]
+  assert all(-1 <= v <= 0 for v in retrain.values())  # minus an NDCG: lower is better
+  assert {"loop_step0", "loop_step2", "proxy_top", "random"} <= set(names)
+  test_S = np.array([np.mean(rep["evaluations"][n]["test"]) for n in names])
+  for name, r in rep["rewards"].items():
+    assert set(r) >= {"spearman_selection", "spearman_test", "interval"}, name
+    lo, hi = r["interval"]
+    assert -1 <= lo <= hi <= 1, name
+    # Spearman by hand: Pearson of the ranks (no ties among these sets' mean scores).
+    x = -np.array([r["values"][n] for n in names])
+    rank = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731
+    if len(set(x)) == len(x) and len(set(test_S)) == len(test_S):
+      want = np.corrcoef(rank(x), rank(test_S))[0, 1]
+      assert abs(r["spearman_test"] - want) < 1e-9, name
+  assert all(len(e["test"]) == 2 for e in rep["evaluations"].values())
+  assert rep["noise"]["test_seed_std"] >= 0
+  prot = rep["protocol"]
+  assert prot["reward_pairs"] + prot["selection_pairs"] == 50 and prot["data_checksum"]
+  assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+  assert "(default)" in out.with_suffix(".md").read_text()
+  fits = sorted((out.parent / "fits").glob("*.json"))
+  assert len(fits) == 34 and len(list((out.parent / "reward_fits").glob("*.json"))) == 17
+  stamps = [f.stat().st_mtime_ns for f in fits]
+  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0, again.stderr
+  assert [f.stat().st_mtime_ns for f in fits] == stamps  # every fit read back, none retrained
+  assert json.loads(out.read_text())["evaluations"] == rep["evaluations"]
+  bad = subprocess.run(args[:-1] + ["--reward_share=1.5", f"--json={out}"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--reward_share" in bad.stderr

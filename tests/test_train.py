@@ -148,3 +148,16 @@ def test_epoch_draws_negatives_outside_avoid():
     moved[name] = np.any(np.asarray(params["item"]) != np.asarray(params0["item"]), axis=1)
   assert not moved["avoid"][30:45].any() and moved["avoid"][45:].any()
   assert moved["plain"][30:45].any()
+
+
+def test_keep_epochs_are_the_trajectory_of_the_same_run():
+  data = _planted()
+  cfg = train.TrainConfig(batch_size=64, min_epochs=3, max_epochs=3, lr=1e-2)
+  fit = train.fit(models.get_model("bpr_mf"), data, cfg=cfg, seed=1, keep_epochs=(1, 2, 3, 9))
+  assert sorted(fit.snapshots) == [1, 2, 3]  # epoch 9 is never reached
+  for k in ("user", "item"):
+    np.testing.assert_array_equal(fit.snapshots[fit.best_epoch][k], fit.params[k])
+    assert not np.allclose(fit.snapshots[1][k], fit.snapshots[3][k])
+  shorter = train.fit(models.get_model("bpr_mf"), data, cfg=dataclasses.replace(
+      cfg, min_epochs=1, max_epochs=1), seed=1, keep_epochs=(1,))
+  np.testing.assert_array_equal(shorter.snapshots[1]["user"], fit.snapshots[1]["user"])
