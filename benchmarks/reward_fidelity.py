@@ -42,9 +42,8 @@ from scipy import stats  # noqa: E402
 from experiments import common, condense  # noqa: E402
 from jaxcond import baselines, condensation, condenser, holdout, models  # noqa: E402
 from jaxcond import budget as budget_lib  # noqa: E402
-from jaxcond import pool as pool_lib, proxy as proxy_lib, report, rewards, summary  # noqa: E402
+from jaxcond import proxy as proxy_lib, report, rewards, summary  # noqa: E402
 from jaxcond import train as train_lib  # noqa: E402
-from jaxcond.graph import build_graph  # noqa: E402
 from jaxcond.interactions import DataError, Interactions  # noqa: E402
 
 flags.DEFINE_string("json", None, "Where the JSON report goes (fidelity.md and .png beside).")
@@ -124,18 +123,9 @@ def _loop_sets(data, proxy, job, reward_part, budget, log) -> dict:
   steps = sorted({int(s) for s in FLAGS.loop_steps})
   seed = job.seeds[0]
   ccfg = dataclasses.replace(job.condense, outer_steps=max(steps), seed=seed)
-  pool, false_neg = condensation.build_pool(data, proxy, job)
-  rows = pool_lib.rows_of(pool, job.row_len)
-  sizes = condenser.budget_of(pool, data.train.nnz, ccfg)
+  pool, _, rows, sizes, graph, max_degree, prior = condensation.loop_inputs(data, proxy, job)
   if sizes["total"] != budget:
     raise ValueError(f"the loop's budget {sizes['total']} differs from round(rN) = {budget}")
-  avoid = data.train if false_neg is None else data.train.union(false_neg)
-  graph = build_graph(avoid, dense_limit=0)
-  max_degree = int(avoid.user_degrees().max(initial=0))
-  prior = None
-  if job.prior_scale > 0:
-    prior = proxy_lib.prior_logits(pool, proxy_lib.scores_of(proxy, pool.users_C, pool.items_C),
-                                   job.prior_scale)
   sdata = condenser.step_data(pool, rows, proxy, reward_part, graph, sizes, ccfg, max_degree)
   start = condenser.init_state(sdata, ccfg, prior)
   saved = {0: np.asarray(start.logits_C).copy()}

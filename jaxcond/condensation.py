@@ -13,7 +13,7 @@ import hashlib
 import pathlib
 import shutil
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -22,7 +22,7 @@ from jaxcond import cache, checkpoint, condenser, datasets, export, holdout, mod
 from jaxcond import pool as pool_lib, proxy as proxy_lib
 from jaxcond import report, sharding, tail as tail_lib
 from jaxcond import train as train_lib
-from jaxcond.graph import build_graph
+from jaxcond.graph import Graph, build_graph
 from jaxcond.interactions import Interactions
 from jaxcond.split import DatasetSplit
 
@@ -164,6 +164,30 @@ def build_pool(data: DatasetSplit, proxy: dict,
   return pool, (unseen if cfg.exclude_false_negatives else None)
 
 
+class LoopInputs(NamedTuple):
+  pool: pool_lib.Pool
+  false_neg: Interactions | None
+  rows: pool_lib.Rows
+  sizes: dict  # condenser.budget_of
+  graph: Graph  # the pairs inner negatives avoid: training pairs and false negatives
+  max_degree: int  # the largest user degree of that graph
+  prior: np.ndarray | None  # the start's logits (None: a uniform start)
+
+
+def loop_inputs(data: DatasetSplit, proxy: dict, cfg: JobConfig) -> LoopInputs:
+  """The candidate pool and what the outer loop reads of it, besides validation pairs."""
+  pool, false_neg = build_pool(data, proxy, cfg)
+  avoid = data.train if false_neg is None else data.train.union(false_neg)
+  prior = None
+  if cfg.prior_scale > 0:
+    prior = proxy_lib.prior_logits(pool, proxy_lib.scores_of(proxy, pool.users_C, pool.items_C),
+                                   cfg.prior_scale)
+  return LoopInputs(pool, false_neg, pool_lib.rows_of(pool, cfg.row_len),
+                    condenser.budget_of(pool, data.train.nnz, cfg.condense),
+                    build_graph(avoid, dense_limit=0), int(avoid.user_degrees().max(initial=0)),
+                    prior)
+
+
 def _summary(rows: list[dict]) -> dict:
   """Mean, std and worst (min) over seeds of every test metric."""
   keys = [k for k in rows[0] if k != "n_users"]
@@ -203,17 +227,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
                                          log=log)
   proxy = proxy_lib.tables(cfg.proxy_model, proxy_params, data.train, model_cfg)
   proxy_seconds = proxy_metrics["train_seconds"]
-  pool, false_neg = build_pool(data, proxy, cfg)
-  rows = pool_lib.rows_of(pool, cfg.row_len)
-  sizes = condenser.budget_of(pool, n_train, cfg.condense)
-  # Inner negatives avoid the original training pairs and the proxy's false negatives.
-  avoid = data.train if false_neg is None else data.train.union(false_neg)
-  graph = build_graph(avoid, dense_limit=0)
-  max_degree = int(avoid.user_degrees().max(initial=0))
-  prior = None
-  if cfg.prior_scale > 0:
-    prior = proxy_lib.prior_logits(pool, proxy_lib.scores_of(proxy, pool.users_C, pool.items_C),
-                                   cfg.prior_scale)
+  pool, false_neg, rows, sizes, graph, max_degree, prior = loop_inputs(data, proxy, cfg)
   floor_U = None
   if cfg.tail == "floor":
     free_U = np.bincount(pool.users_C[~pool.fixed_C], minlength=pool.n_users)
