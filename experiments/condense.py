@@ -78,6 +78,10 @@ flags.DEFINE_integer("holdout_every", _J.holdout_every, "> 0: hold --holdout_sha
                      lower_bound=0)
 flags.DEFINE_float("holdout_share", _J.holdout_share, "Share of each user's validation "
                    "pairs held out of the reward (--holdout_every).")
+flags.DEFINE_enum("start", _J.start, condensation.STARTS, "The loop's start: the prior over "
+                  "every candidate, over the originals, or over the pseudo pairs; best: "
+                  "whichever ranks the held-out validation pairs best (needs "
+                  "--holdout_every).")
 flags.DEFINE_bool("resume", True, "Resume from the checkpoints and finished seeds in "
                   "--output_dir (made by the same settings and data); --noresume starts afresh.")
 flags.DEFINE_integer("checkpoint_every", 20, "Outer steps between checkpoints (0: only at "
@@ -108,6 +112,7 @@ def job_config() -> condensation.JobConfig:
       tail_quantile=FLAGS.tail_quantile, tail_floor=FLAGS.tail_floor,
       reward_signal=FLAGS.reward_signal, baselines=tuple(FLAGS.baselines),
       holdout_every=FLAGS.holdout_every, holdout_share=FLAGS.holdout_share,
+      start=FLAGS.start,
       proxy_model=FLAGS.model)
 
 

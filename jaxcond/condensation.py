@@ -27,8 +27,14 @@ from jaxcond.interactions import Interactions
 from jaxcond.split import DatasetSplit
 
 BASELINES = ("random", "zero_update")
+# The loop's start: the prior over every candidate, or over the originals (pseudo pairs
+# out of reach) or the pseudo pairs alone; "best": whichever of the three ranks the
+# held-out validation pairs best (needs holdout_every > 0).
+STARTS = ("prior", "originals", "pseudo", "best")
+OUT_OF_REACH = 100.0  # a logit this far below the rest keeps probability ~0 for good
 CHECKPOINT = "checkpoint.npz"
 SNAPSHOTS = "snapshots"  # holdout: the outer loop's logits every holdout_every steps
+START_SNAPSHOTS = "starts"  # start="best": each candidate start's logits and scores
 SEED_RECORD = "record.json"
 HEADLINE = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "ndcg@5", "recall@5")
 
@@ -63,6 +69,7 @@ class JobConfig:
   # trained on their set and ranking the held-out pairs; the best gives the set (holdout.py).
   holdout_every: int = 0
   holdout_share: float = 0.5
+  start: str = "prior"  # see STARTS
 
   def __post_init__(self):
     if self.tail not in tail_lib.MODES:
@@ -86,6 +93,13 @@ class JobConfig:
       raise ValueError(f"unknown baselines {sorted(unknown)}; known: {', '.join(BASELINES)}")
     if self.rho < 0 or self.pseudo_min < 0:
       raise ValueError(f"need rho >= 0 and pseudo_min >= 0; got {self.rho}, {self.pseudo_min}")
+    if self.start not in STARTS:
+      raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
+    if self.start == "best" and not self.holdout_every:
+      raise ValueError("start 'best' is chosen on held-out validation pairs: set "
+                       "holdout_every > 0 too")
+    if self.start == "pseudo" and not self.augment:
+      raise ValueError("start 'pseudo' needs pseudo candidates (augment)")
     if self.holdout_every < 0 or not 0 < self.holdout_share < 1:
       raise ValueError(f"need holdout_every >= 0 and holdout_share in (0, 1); got "
                        f"{self.holdout_every}, {self.holdout_share}")
@@ -188,6 +202,33 @@ def loop_inputs(data: DatasetSplit, proxy: dict, cfg: JobConfig) -> LoopInputs:
                     prior)
 
 
+def initial_logits(prior_C: np.ndarray | None, pool: pool_lib.Pool,
+                 kind: str) -> np.ndarray | None:
+  """The start's logits [C]: the prior (None, the uniform start, without one), or it with
+  the pseudo pairs ("originals") or the original pairs ("pseudo") pushed out of reach."""
+  if kind == "prior":
+    return prior_C
+  base = np.zeros(pool.size, np.float32) if prior_C is None else np.asarray(prior_C, np.float32)
+  drop = pool.pseudo_C if kind == "originals" else ~pool.pseudo_C
+  return np.where(drop, base - OUT_OF_REACH, base).astype(np.float32)
+
+
+def choose_start(prior_C, pool: pool_lib.Pool, cfg: JobConfig, starts_dir: pathlib.Path,
+                 score_of: Callable, run_id: str, log: Callable[[str], None]) -> dict:
+  """Saves each candidate start's logits under starts_dir and scores its set on the
+  held-out pairs (holdout.choose: read back on a rerun); the best is "chosen_step"."""
+  kinds = [k for k in STARTS[:-1] if cfg.augment or k != "pseudo"]
+  for kind in kinds:
+    if not (starts_dir / f"step{kind}.npz").exists():
+      logits_C = initial_logits(prior_C, pool, kind)
+      holdout.save_snapshot(starts_dir / f"step{kind}.npz", np.zeros(pool.size, np.float32)
+                            if logits_C is None else logits_C, 0, run_id)
+  choice = holdout.choose(starts_dir, kinds, score_of, run_id, log=log, what="start")
+  log(f"the loop starts from the '{choice['chosen_step']}' start (best on the held-out "
+      "validation pairs)")
+  return choice
+
+
 def _summary(rows: list[dict]) -> dict:
   """Mean, std and worst (min) over seeds of every test metric."""
   keys = [k for k in rows[0] if k != "n_users"]
@@ -258,7 +299,21 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       reward_valid, held_out = holdout.split_valid(data.valid, cfg.holdout_share, seed)
     sdata = condenser.step_data(pool, rows, proxy, reward_valid, graph, sizes, ccfg,
                                 max_degree, mesh=mesh)
-    start = condenser.init_state(sdata, ccfg, prior, mesh=mesh)
+    run_id = f"{seed_fp}-{seed}"  # names the loop's checkpoint and saved logits
+
+    def score_of(logits_C):
+      subset = pool.to_interactions(condenser.select(logits_C, pool, sizes, ccfg, seed,
+                                                     floor_U))
+      return holdout.held_out_score(data, subset, reward_valid, held_out,
+                                    model_name=cfg.proxy_model, model_cfg=model_cfg,
+                                    train_cfg=train_cfg, seed=seed, avoid=false_neg)
+
+    start_choice = {"chosen_step": cfg.start}
+    if cfg.start == "best":
+      start_choice = choose_start(prior, pool, cfg, out_dir / f"seed{seed}" / START_SNAPSHOTS,
+                                  score_of, run_id, log)
+    kind = start_choice["chosen_step"]
+    start = condenser.init_state(sdata, ccfg, initial_logits(prior, pool, kind), mesh=mesh)
     # A host copy (less padding): the outer loop donates `start`.
     start_logits = sharding.to_host(start.logits_C)[:pool.size].copy()
     key = jax.random.key(seed)
@@ -276,7 +331,6 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     if ckpt.exists():
       log(f"seed {seed}: resuming the outer loop from {ckpt}")
     snaps = out_dir / f"seed{seed}" / SNAPSHOTS
-    run_id = f"{seed_fp}-{seed}"  # names the loop's checkpoint and saved logits
     snapshot = {}
     if cfg.holdout_every:
       if not ckpt.exists() or not (snaps / "step0.npz").exists():
@@ -295,14 +349,6 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     keep, chosen = result.keep_C, None
     t_holdout = time.perf_counter()
     if cfg.holdout_every:
-
-      def score_of(logits_C):
-        subset = pool.to_interactions(condenser.select(logits_C, pool, sizes, ccfg, seed,
-                                                       floor_U))
-        return holdout.held_out_score(data, subset, reward_valid, held_out,
-                                      model_name=cfg.proxy_model, model_cfg=model_cfg,
-                                      train_cfg=train_cfg, seed=seed, avoid=false_neg)
-
       chosen = holdout.choose(snaps, holdout.snapshot_steps(ccfg.outer_steps,
                                                             cfg.holdout_every),
                               score_of, run_id, log=log)
@@ -338,6 +384,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     return {"fingerprint": seed_fp, "seed": seed, "evals": evals, "files": files,
             "share": {n: _item_share(subset, data.train) for n, (subset, _) in sets.items()},
             "signal": signal, "history": result.history, "holdout": chosen,
+            "start": start_choice,
             "degrees": report.degree_profile(condensed),
             "per_seed": {"seed": seed, "size": int(keep.sum()),
                          "size_fraction": float(keep.sum() / n_train),
@@ -352,6 +399,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       for stale in (done_path, done_path.with_name(CHECKPOINT)):
         stale.unlink(missing_ok=True)
       shutil.rmtree(done_path.with_name(SNAPSHOTS), ignore_errors=True)
+      shutil.rmtree(done_path.with_name(START_SNAPSHOTS), ignore_errors=True)
     record = (report.read_fingerprinted(done_path, seed_fp, "seed") if done_path.exists()
               else None)
     if record is None:
@@ -364,6 +412,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
   per_seed = [r["per_seed"] for r in records]
   snr = [{"seed": r["seed"], **r["signal"]} for r in records]
   chosen = [{"seed": r["seed"], **r["holdout"]} for r in records if r.get("holdout")]
+  starts = [{"seed": r["seed"], **r.get("start", {"chosen_step": "prior"})} for r in records]
   histories = {r["seed"]: r["history"] for r in records}
   files = {r["seed"]: r["files"] for r in records}
   degrees = {r["seed"]: r["degrees"] for r in records}
@@ -399,6 +448,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       "per_seed": per_seed,
       "reward_signal": snr,
       "holdout": chosen,
+      "start": starts,
       "degrees": {"train": report.degree_profile(data.train),
                   **{f"condensed_seed{k}": v for k, v in degrees.items()}},
       "sizes": {**sizes, "pseudo_candidates": pool.size - pool.n_original,

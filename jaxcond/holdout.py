@@ -76,31 +76,37 @@ def load_snapshot(path: pathlib.Path, fingerprint: str | None = None) -> tuple[n
 def held_out_score(data: DatasetSplit, subset: Interactions, reward_part: Interactions,
                    held_out: Interactions, *, model_name: str, model_cfg: models.ModelConfig,
                    train_cfg: train_lib.TrainConfig, seed: int,
-                   avoid: Interactions | None = None) -> float:
-  """METRIC on the held-out pairs of `model_name` trained on `subset` (step-matched, early
-  stopping on the held-out pairs; the reward part's items are masked like training ones)."""
+                   avoid: Interactions | None = None) -> dict:
+  """{"score": METRIC on the held-out pairs, "test": METRIC on test} of `model_name`
+  trained on `subset` (step-matched, early stopping on the held-out pairs; the reward
+  part's items are masked like training ones). "test" is reported, never chosen on."""
   model = models.get_model(model_name)
   cfg = train_lib.matched_to(train_cfg, data.train.nnz, subset.nnz)
   split = dataclasses.replace(data, valid=held_out)
   fit = train_lib.fit(model, split, hparams=model_cfg, cfg=cfg, seed=seed, train=subset,
                       exclude_valid=(reward_part,), avoid=avoid)
-  return float(fit.best_valid[METRIC])
+  test = train_lib.evaluate_model(model, fit.params, fit.graph, model_cfg, history=data.train,
+                                  exclude=(data.train, data.valid), target=data.test)
+  return {"score": float(fit.best_valid[METRIC]), "test": float(test[METRIC])}
 
 
-def choose(snapshot_dir: pathlib.Path, steps: list[int],
-           score_of: Callable[[np.ndarray], float], fingerprint: str,
-           log: Callable[[str], None] = print) -> dict:
-  """Scores every saved step's logits (scores are written beside them, so a rerun reads
-  them back) and returns {"steps", "scores", "chosen_step"}: the best, the earliest on ties."""
-  scores = []
-  for step in steps:
-    path = snapshot_dir / f"step{step}.npz"
+def choose(snapshot_dir: pathlib.Path, names: list,
+           score_of: Callable[[np.ndarray], dict], fingerprint: str,
+           log: Callable[[str], None] = print, what: str = "outer steps") -> dict:
+  """Scores every saved logits file `step<name>.npz` (score_of gives {"score", "test"};
+  both are written beside the logits, so a rerun reads them back) and returns {"steps",
+  "scores", "test_scores", "chosen_step", "metric"}: the best score, the first on ties."""
+  scores, tests = [], []
+  for name in names:
+    path = snapshot_dir / f"step{name}.npz"
     logits, meta = load_snapshot(path, fingerprint)
-    if "score" not in meta or meta.get("metric") != METRIC:
-      meta.update(score=score_of(logits), metric=METRIC)
+    if "score" not in meta or meta.get("metric") != METRIC or "test" not in meta:
+      meta.update(score_of(logits), metric=METRIC)
       cache.save_arrays(path, {"logits": logits}, meta)
     scores.append(float(meta["score"]))
-    log(f"hold-out: logits after {step} outer steps, {METRIC} on held-out validation pairs "
-        f"{scores[-1]:.4f}")
+    tests.append(float(meta["test"]))
+    log(f"hold-out: logits of {what} {name}, {METRIC} on held-out validation pairs "
+        f"{scores[-1]:.4f} (test, not used to choose: {tests[-1]:.4f})")
   best = int(np.argmax(scores))  # the first maximum
-  return {"steps": steps, "scores": scores, "chosen_step": steps[best], "metric": METRIC}
+  return {"steps": list(names), "scores": scores, "test_scores": tests,
+          "chosen_step": names[best], "metric": METRIC}

@@ -77,6 +77,28 @@ def _sizes_line(sizes: dict) -> str:
           f"{sizes['free']:,} free pairs chosen by the outer loop.")
 
 
+def _trajectory_lines(rep: dict) -> list[str]:
+  """The chosen start and outer step per seed: each candidate's score on the held-out
+  validation pairs (what chooses) and the same model's test score (reported only)."""
+  rows = []
+  for h in rep.get("start") or []:
+    for name, score, test in zip(h.get("steps", []), h.get("scores", []),
+                                 h.get("test_scores", [])):
+      rows.append((h["seed"], f"start '{name}'", score, test, name == h["chosen_step"]))
+  for h in rep.get("holdout") or []:
+    tests = h.get("test_scores") or [float("nan")] * len(h["steps"])
+    for step, score, test in zip(h["steps"], h["scores"], tests):
+      rows.append((h["seed"], f"outer step {step}", score, test, step == h["chosen_step"]))
+  if not rows:
+    return []
+  return ["Outer-loop trajectory: the proxy model trained on each candidate set, scored on "
+          "the validation pairs held out of the reward (this chooses) and on test (shown, "
+          "never used to choose).", "",
+          "| seed | set | held-out NDCG@10 | test NDCG@10 | chosen |", "|---|---|---:|---:|---|",
+          *[f"| {seed} | {name} | {score:.4f} | {test:.4f} | {'yes' if chosen else ''} |"
+            for seed, name, score, test, chosen in rows], ""]
+
+
 def _beaten(rep: dict) -> str:
   """Plain sentences naming each baseline whose retention of NDCG@10 or Recall@10 is higher
   than the condensed set's (at the 3 decimals shown), overall or for tail users."""
@@ -132,12 +154,7 @@ def markdown(rep: dict) -> str:
   else:
     head += " No baselines were run."
   lines += [head, ""]
-  for h in rep.get("holdout") or []:
-    lines += [f"Hold-out selection, seed {h['seed']}: the set of outer step "
-              f"{h['chosen_step']}, of " + ", ".join(
-                  f"{step} ({score:.4f})" for step, score in zip(h["steps"], h["scores"]))
-              + f" ({h['metric']} of the proxy model trained on each step's set, on the "
-              "validation pairs held out of the reward).", ""]
+  lines += _trajectory_lines(rep)
   defined = [name for name in baselines if name in BASELINES]
   if defined:
     lines += ["Baselines, each the same size as S:", ""]

@@ -69,10 +69,11 @@ def test_choose_takes_the_first_best_and_reads_scores_back(tmp_path):
 
   def score_of(logits):
     calls.append(int(logits[0]))
-    return scores[int(logits[0])]
+    return {"score": scores[int(logits[0])], "test": -float(logits[0])}
 
   got = holdout.choose(tmp_path, [0, 5, 10, 15], score_of, "run-a", log=lambda s: None)
   assert got["chosen_step"] == 5 and got["scores"] == [0.20, 0.31, 0.31, 0.10]
+  assert got["test_scores"] == [0.0, -5.0, -10.0, -15.0]  # kept, never chosen on
   assert calls == [0, 5, 10, 15]
   again = holdout.choose(tmp_path, [0, 5, 10, 15], score_of, "run-a", log=lambda s: None)
   assert again == got and calls == [0, 5, 10, 15]  # read back, not rescored
@@ -110,7 +111,8 @@ def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data, monkey
   (chosen,) = rep["holdout"]
   assert chosen["steps"] == [0, 2, 4] and len(scored) == 3
   assert chosen["scores"][chosen["steps"].index(chosen["chosen_step"])] == max(chosen["scores"])
-  assert all(0 <= s <= 1 for s in chosen["scores"]) and chosen["seconds"] > 0
+  assert all(0 <= s <= 1 for s in chosen["scores"] + chosen["test_scores"])
+  assert chosen["seconds"] > 0 and rep["start"] == [{"seed": 0, "chosen_step": "prior"}]
   seed_dir = tmp_path / "out" / "seed0"
   # The exported set is the top-k of the chosen step's saved logits.
   pool, _ = condensation.build_pool(
@@ -150,3 +152,45 @@ def _proxy(tmp_path, data, cfg, train_cfg):
                                     seed=cfg.proxy_seed, cache_dir=tmp_path / "cache",
                                     log=lambda s: None)
   return proxy_lib.tables("bpr_mf", params, data.train, ModelConfig(dim=8))
+
+
+def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, monkeypatch):
+  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=2), seeds=(0,),
+                               rho=0.3, baselines=("zero_update",), reward_signal=False,
+                               holdout_every=2, start="best")
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=4, min_epochs=1,
+                                    patience=2)
+  fake = {"prior": 0.1, "originals": 0.3, "pseudo": 0.2}
+  score = holdout.held_out_score
+  scored = []
+
+  def fake_score(data_, subset, *a, **k):  # the start candidates get made-up scores
+    pseudo = len(set(zip(subset.users().tolist(), subset.indices.tolist())) -
+                 set(zip(data_.train.users().tolist(), data_.train.indices.tolist())))
+    scored.append(pseudo)
+    out = score(data_, subset, *a, **k)
+    if len(scored) <= 3:
+      out["score"] = fake[("prior", "originals", "pseudo")[len(scored) - 1]]
+    return out
+
+  monkeypatch.setattr(holdout, "held_out_score", fake_score)
+  run = lambda: condensation.run(  # noqa: E731
+      data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
+      train_cfg=train_cfg, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
+      log=lambda s: None)
+  rep = run()
+  (start,) = rep["start"]
+  assert start["steps"] == ["prior", "originals", "pseudo"] and start["chosen_step"] == "originals"
+  assert start["scores"] == [0.1, 0.3, 0.2]
+  assert scored[1] == 0 and scored[2] > 0 and scored[0] > 0  # originals only; pseudo pairs
+  # The loop started from the originals: the zero-update set holds no pseudo pair.
+  assert rep["per_seed"][0]["size"] == round(0.25 * data.train.nnz)
+  with np.load(tmp_path / "out" / "seed0" / "condensed.npz") as z:
+    assert not z["pseudo"].any()
+  n_scored = len(scored)
+  (tmp_path / "out" / "seed0" / condensation.SEED_RECORD).unlink()
+  assert run()["start"] == rep["start"] and len(scored) == n_scored  # read back
+  with pytest.raises(ValueError, match="holdout_every > 0"):
+    condensation.JobConfig(start="best")
+  with pytest.raises(ValueError, match="start must be one of"):
+    condensation.JobConfig(start="worst")

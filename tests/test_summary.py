@@ -239,10 +239,22 @@ def test_printed_table_rows(rep):
   assert lines[4].startswith("| random | 0.250 |") and len(lines) == 5
 
 
-def test_markdown_names_the_hold_out_choice(rep):
+def test_markdown_shows_the_trajectory_and_the_choices(rep):
   held = dict(rep, holdout=[{"seed": 0, "steps": [0, 50, 100], "scores": [0.18, 0.19, 0.17],
-                             "chosen_step": 50, "metric": "ndcg@10"}])
+                             "test_scores": [0.21, 0.2, 0.22], "chosen_step": 50,
+                             "metric": "ndcg@10"}],
+              start=[{"seed": 0, "steps": ["prior", "originals"], "scores": [0.15, 0.18],
+                      "test_scores": [0.19, 0.21], "chosen_step": "originals"}])
   md = summary.markdown(held)
-  assert ("Hold-out selection, seed 0: the set of outer step 50, of 0 (0.1800), 50 (0.1900), "
-          "100 (0.1700)") in md
-  assert "Hold-out selection" not in summary.markdown(rep)
+  assert "| seed | set | held-out NDCG@10 | test NDCG@10 | chosen |" in md
+  assert "| 0 | start 'prior' | 0.1500 | 0.1900 |  |" in md
+  assert "| 0 | start 'originals' | 0.1800 | 0.2100 | yes |" in md
+  assert "| 0 | outer step 0 | 0.1800 | 0.2100 |  |" in md
+  assert "| 0 | outer step 50 | 0.1900 | 0.2000 | yes |" in md
+  assert "| 0 | outer step 100 | 0.1700 | 0.2200 |  |" in md
+  # A record from before test scores were kept, and a start given, not chosen.
+  old = dict(rep, holdout=[{"seed": 0, "steps": [0, 50], "scores": [0.18, 0.19],
+                            "chosen_step": 50, "metric": "ndcg@10"}],
+             start=[{"seed": 0, "chosen_step": "prior"}])
+  assert "| 0 | outer step 50 | 0.1900 | nan | yes |" in summary.markdown(old)
+  assert "Outer-loop trajectory" not in summary.markdown(rep)
