@@ -32,7 +32,8 @@ flags.DEFINE_list("eval_models", list(_J.eval_models), "Evaluator models (comma-
 flags.DEFINE_list("seeds", [str(s) for s in _J.seeds], "Seeds: one condensation and one "
                   "evaluation per seed.")
 flags.DEFINE_list("baselines", list(_J.baselines), "Same-size baselines to evaluate: random, "
-                  "zero_update (this pipeline with no outer update); empty for none.")
+                  "zero_update (this pipeline with no outer update), proxy_top, proxy_half "
+                  "(the proxy heuristics); empty for none.")
 flags.DEFINE_integer("outer_steps", _C.outer_steps, "Outer (REINFORCE) iterations.")
 flags.DEFINE_integer("num_samples", _C.num_samples, "Masks sampled per outer iteration (K).")
 flags.DEFINE_enum("outer_optimizer", _C.outer_optimizer, condenser.OUTER_OPTIMIZERS,

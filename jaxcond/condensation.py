@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple
 import jax
 import numpy as np
 
-from jaxcond import cache, checkpoint, condenser, datasets, export, holdout, models
+from jaxcond import baselines, cache, checkpoint, condenser, datasets, export, holdout, models
 from jaxcond import pool as pool_lib, proxy as proxy_lib
 from jaxcond import report, sharding, tail as tail_lib
 from jaxcond import train as train_lib
@@ -26,7 +26,10 @@ from jaxcond.graph import Graph, build_graph
 from jaxcond.interactions import Interactions
 from jaxcond.split import DatasetSplit
 
-BASELINES = ("random", "zero_update")
+# Same-size sets the condensed set is judged against: a random sample, the loop's own
+# start, and the proxy heuristics that need no loop (baselines.py).
+BASELINES = ("random", "zero_update", "proxy_top", "proxy_half")
+PROXY_BASELINES = ("proxy_top", "proxy_half")
 # The loop's start: the prior over every candidate, or over the originals (pseudo pairs
 # out of reach) or the pseudo pairs alone; "best": whichever of the three ranks the
 # held-out validation pairs best (needs holdout_every > 0).
@@ -368,6 +371,10 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
     if "zero_update" in cfg.baselines:
       zero = condenser.select(start_logits, pool, sizes, ccfg, seed, floor_U)
       sets["zero_update"] = (pool.to_interactions(zero), false_neg)
+    for name in PROXY_BASELINES:  # as compare.py judges them: negatives outside S only
+      if name in cfg.baselines:
+        sets[name] = (baselines.select(name, data.train, condensed.nnz, proxy=proxy,
+                                       seed=seed).train, None)
     evals = {}
     for model_name in cfg.eval_models:
       evals[model_name] = {}

@@ -28,8 +28,11 @@ FIGURES = {
 # One-line definitions of the baselines (condensation.py); other names get none.
 BASELINES = {
     "random": "a uniform random subset of the original training pairs of the same size",
-    "zero_update": "this pipeline with no outer update: the proxy prior's top pairs at the "
-                   "same budget",
+    "zero_update": "this pipeline with no outer update: its start's top pairs at the same "
+                   "budget",
+    "proxy_top": "each user's original pairs the proxy scores highest, no outer loop",
+    "proxy_half": "half each user's top original pairs, half its top unseen items, by proxy "
+                  "score, no outer loop",
 }
 DPI = 110
 

@@ -46,20 +46,22 @@ def test_run_reports_and_exports(tmp_path, data):
        zip(rep["models"]["bpr_mf"]["condensed"]["per_seed"],
            rep["models"]["bpr_mf"]["full"]["per_seed"])]))
   assert ret["worst"]["ndcg@10"] <= ret["ndcg@10"]
-  assert set(rep["baselines"]) == {"random", "zero_update"}
-  assert rep["baselines"]["random"]["size_fraction"] == pytest.approx(rep["size_fraction"])
+  assert set(rep["baselines"]) == {"random", "zero_update", "proxy_top", "proxy_half"}
+  for name in rep["baselines"]:
+    assert rep["baselines"][name]["size_fraction"] == pytest.approx(rep["size_fraction"])
   assert rep["reward_signal"][0]["start"]["ln2"] == pytest.approx(np.log(2))
   for group in ("tail", "head"):
     g = rep["groups"][group]
     assert set(g) == {"full", "condensed", "retention", "baselines"}
     assert g["retention"]["ndcg@10"] == pytest.approx(
         g["condensed"]["test"]["ndcg@10"] / g["full"]["test"]["ndcg@10"])
-    assert set(g["baselines"]) == {"random", "zero_update"}
+    assert set(g["baselines"]) == {"random", "zero_update", "proxy_top", "proxy_half"}
   groups = rep["models"]["bpr_mf"]["full"]["per_seed"][0]["test"]["groups"]
   assert groups["tail"]["n_users"] + groups["head"]["n_users"] == rep["models"]["bpr_mf"][
       "full"]["per_seed"][0]["test"]["n_users"]
   assert 0 < rep["items"]["share_in_S"]["condensed"] <= 1
-  assert set(rep["items"]["coverage@10"]) == {"full", "condensed", "random", "zero_update"}
+  assert set(rep["items"]["coverage@10"]) == {"full", "condensed", "random", "zero_update",
+                                              "proxy_top", "proxy_half"}
   assert rep["sizes"]["false_negatives"] == rep["sizes"]["pseudo_candidates"] > 0
   assert any("outer" in line for line in logs)
   # The exported set reads back in original ids, the same pairs as the RecBole train file.

@@ -39,7 +39,10 @@ def test_condenses_a_user_file(tmp_path, user_file):
   assert (out / "seed0" / "recbole" / "condensed" / "condensed.test.inter").exists()
   (held,) = rep["holdout"]
   assert held["steps"] == [0, 2, 4] and held["chosen_step"] in held["steps"]
-  assert f"the set of outer step {held['chosen_step']}" in (out / "report.md").read_text()
+  step = held["chosen_step"]
+  assert (f"| 0 | outer step {step} | {held['scores'][held['steps'].index(step)]:.4f} | "
+          f"{held['test_scores'][held['steps'].index(step)]:.4f} | yes |"
+          ) in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -115,8 +115,8 @@ def test_markdown_says_plainly_when_a_baseline_wins(rep):
           "Recall@10 0.810 vs 0.800).**") in headline
   assert "random beats" not in headline and "No baseline beats" not in headline
   md = summary.markdown(rep)
-  assert ("- zero_update: this pipeline with no outer update: the proxy prior's top pairs at "
-          "the same budget\n") in md
+  assert ("- zero_update: this pipeline with no outer update: its start's top pairs at the "
+          "same budget\n") in md
   assert "- oracle" not in md  # no definition for a name this module does not know
   del rep["groups"]
   headline = summary.markdown(rep).split("\n\n")[1]
