@@ -187,8 +187,8 @@ def zero_side(tables: dict, side: str) -> dict:
 def draw_negatives(users_C: np.ndarray, avoid_csr, n_items: int, n_negatives: int,
                    rng: np.random.Generator) -> np.ndarray:
   """[C, M] int32 items drawn uniformly outside each candidate's user's row of `avoid_csr`
-  (scipy CSR users x items; redraws until none collides, a user who has every item gets
-  any item)."""
+  (scipy CSR users x items). Colliding draws are redrawn, up to 100 rounds: a user who
+  has every item gets any item, and one who lacks only a few items may keep a collision."""
   negs = rng.integers(0, n_items, (users_C.size, n_negatives))
   full_U = np.diff(avoid_csr.indptr) >= n_items
   for _ in range(100):
