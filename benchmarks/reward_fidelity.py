@@ -60,7 +60,6 @@ flags.DEFINE_integer("bootstrap", 2000, "Bootstrap resamples of the sets.")
 flags.DEFINE_bool("retrain_reward", True, "Also measure the costliest reward: BPR-MF trained "
                   "to convergence on the set and scored on the reward part (one fit per set).")
 FLAGS = common.FLAGS
-METRIC = "ndcg@10"
 
 
 def _key_of(users, items, n_items: int) -> np.ndarray:
@@ -77,11 +76,10 @@ def build_sets(data, proxy, job, reward_part, log) -> tuple[dict, dict]:
     sets[name] = (sel.train.users(), sel.train.indices, {"kind": "heuristic"})
   loop = _loop_sets(data, proxy, job, reward_part, budget, log)
   sets.update(loop["sets"])
-  unseen = proxy_lib.top_unseen_pairs(train, proxy, 1.0, 5)
   rng = np.random.default_rng(0)
   for share in (0.1, 0.25, 0.75):  # proxy_top / proxy_pseudo mixes (0.5 is proxy_half)
-    users, items = _mix(train, proxy, unseen, budget, share, rng)
-    sets[f"mix_pseudo{share:g}"] = (users, items, {"kind": "mix"})
+    mix = baselines.proxy_mix(train, budget, int(round(budget * share)), proxy, rng).train
+    sets[f"mix_pseudo{share:g}"] = (mix.users(), mix.indices, {"kind": "mix"})
   for base in ("loop_step0", "proxy_top"):
     for share in (float(s) for s in FLAGS.swaps):
       users, items = _swap(sets[base][0], sets[base][1], train, share, rng)
@@ -90,20 +88,6 @@ def build_sets(data, proxy, job, reward_part, log) -> tuple[dict, dict]:
     if np.unique(_key_of(users, items, train.n_items)).size != budget:
       raise AssertionError(f"set {name} has {users.size} pairs, not {budget} distinct")
   return sets, loop["facts"]
-
-
-def _mix(train, proxy, unseen, budget, pseudo_share, rng):
-  """Per user its top originals and its top unseen items, pseudo_share of them unseen."""
-  deg = train.user_degrees()
-  n_pseudo = int(round(budget * pseudo_share))
-  k_orig = baselines.apportion(deg, budget - n_pseudo, deg, rng)
-  k_pseudo = baselines.apportion(deg, n_pseudo, unseen.user_degrees(), rng)
-  keep = baselines.top_per_user(train.users(), proxy_lib.scores_of(
-      proxy, train.users(), train.indices), k_orig)
-  top_unseen = baselines.top_per_user(unseen.users(), proxy_lib.scores_of(
-      proxy, unseen.users(), unseen.indices), k_pseudo)
-  return (np.concatenate([train.users()[keep], unseen.users()[top_unseen]]),
-          np.concatenate([train.indices[keep], unseen.indices[top_unseen]]))
 
 
 def _swap(users, items, train, share, rng):
@@ -209,10 +193,8 @@ def evaluate_sets(data, sets, score_part, masked_part, fits_dir: pathlib.Path, s
                   log) -> dict:
   """name -> {"selection": [seeds], "test": [seeds]}: BPR-MF trained on each set, early
   stopping on `score_part` and scored there ("selection"; `masked_part` masked like
-  training items), then on test."""
-  model = models.get_model("bpr_mf")
+  training items), then on test (holdout.held_out_score)."""
   model_cfg, train_cfg = common.model_config(), common.train_config()
-  split = dataclasses.replace(data, valid=score_part)
   fits_dir.mkdir(parents=True, exist_ok=True)
   out, t0, n_done = {}, time.perf_counter(), 0
   for name, (users, items, _) in sets.items():
@@ -226,14 +208,9 @@ def evaluate_sets(data, sets, score_part, masked_part, fits_dir: pathlib.Path, s
       if path.exists():
         row = json.loads(path.read_text())
       else:
-        cfg = train_lib.matched_to(train_cfg, data.train.nnz, subset.nnz)
-        fit = train_lib.fit(model, split, hparams=model_cfg, cfg=cfg, seed=seed, train=subset,
-                            exclude_valid=(masked_part,))
-        test = train_lib.evaluate_model(model, fit.params, fit.graph, model_cfg,
-                                        history=data.train, exclude=(data.train, data.valid),
-                                        target=data.test)
-        row = {"set": name, "seed": seed, "selection": fit.best_valid[METRIC],
-               "test": test[METRIC], "best_epoch": fit.best_epoch}
+        got = holdout.held_out_score(data, subset, masked_part, score_part, model_name="bpr_mf",
+                                     model_cfg=model_cfg, train_cfg=train_cfg, seed=seed)
+        row = {"set": name, "seed": seed, "selection": got["score"], "test": got["test"]}
         report.write_json_atomic(path, row)
       out[name]["selection"].append(row["selection"])
       out[name]["test"].append(row["test"])

@@ -457,10 +457,15 @@ def proxy_half(train: Interactions, budget: int, *, proxy=None, seed: int = 0,
   """Half of the budget (rounded up) as each user's best-scored original pairs, half as
   its best-scored unseen items, each part apportioned to users by |I_u|."""
   del cfg
-  proxy = _need_proxy(proxy, "proxy_half")
-  rng = _rng(seed, 20)
+  return proxy_mix(train, budget, budget // 2, _need_proxy(proxy, "proxy_half"),
+                   _rng(seed, 20))
+
+
+def proxy_mix(train: Interactions, budget: int, n_pseudo: int, proxy: dict,
+              rng: np.random.Generator) -> Selection:
+  """budget - n_pseudo of each user's best-scored original pairs and n_pseudo of its
+  best-scored unseen items, each part apportioned to users by |I_u|."""
   deg = train.user_degrees()
-  n_pseudo = budget // 2
   k_orig = apportion(deg, budget - n_pseudo, deg, rng)
   k_pseudo = apportion(deg, n_pseudo, train.n_items - deg, rng)
   keep = top_per_user(train.users(), _scores(proxy, train), k_orig)
