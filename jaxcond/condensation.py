@@ -18,7 +18,8 @@ from typing import Callable, NamedTuple
 import jax
 import numpy as np
 
-from jaxcond import baselines, cache, checkpoint, condenser, datasets, export, holdout, models
+from jaxcond import baselines, cache, checkpoint, condenser, datasets, export, holdout, judge
+from jaxcond import models
 from jaxcond import pool as pool_lib, proxy as proxy_lib
 from jaxcond import report, sharding, tail as tail_lib
 from jaxcond import train as train_lib
@@ -39,6 +40,8 @@ CHECKPOINT = "checkpoint.npz"
 SNAPSHOTS = "snapshots"  # holdout: the outer loop's logits every holdout_every steps
 START_SNAPSHOTS = "starts"  # start="best": each candidate start's logits and scores
 SEED_RECORD = "record.json"
+CONDENSED_RECORD = "condensed.json"  # a condensed seed's record before judging
+SETS = "sets.npz"  # the sets a condensed seed is judged on
 HEADLINE = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "ndcg@5", "recall@5")
 
 
@@ -155,14 +158,9 @@ def evaluate_on(model_name: str, data: DatasetSplit, train, *, model_cfg, train_
 
   fit = train_lib.fit(model, data, hparams=model_cfg, cfg=cfg, seed=seed, train=train,
                       avoid=avoid, progress=progress)
-  test = train_lib.evaluate_model(model, fit.params, fit.graph, model_cfg, history=data.train,
-                                  exclude=(data.train, data.valid), target=data.test,
-                                  block_users=cfg.eval_block_users,
-                                  groups=tail_lib.user_groups(data.train, tail_fraction),
-                                  popularity_I=data.train.item_degrees(), mesh=mesh)
-  return fit.params, {"test": test, "valid": fit.best_valid, "n_train": train.nnz,
-                      "best_epoch": fit.best_epoch, "epochs": fit.epochs,
-                      "train_seconds": fit.train_seconds}
+  return fit.params, judge.test_metrics(model_name, data, fit, model_cfg=model_cfg,
+                                        train_cfg=cfg, n_train=train.nnz,
+                                        tail_fraction=tail_fraction, mesh=mesh)
 
 
 def build_pool(data: DatasetSplit, proxy: dict,
@@ -293,8 +291,9 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), _code_version(),
       "unpadded" if mesh is None else f"padded to {sharding.PAD}")
 
-  def one_seed(seed: int) -> dict:
-    """Condenses with `seed`, exports, evaluates: the seed's record (JSON-able)."""
+  def one_seed(seed: int) -> tuple[dict, dict]:
+    """Condenses with `seed` and exports: the sets to judge {name: (subset, avoid)} and
+    the seed's record (JSON-able) but its evaluations."""
     ccfg = dataclasses.replace(cfg.condense, seed=seed)
     t_seed = time.perf_counter()
     reward_valid, held_out = data.valid, None
@@ -375,20 +374,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       if name in cfg.baselines:
         sets[name] = (baselines.select(name, data.train, condensed.nnz, proxy=proxy,
                                        seed=seed).train, None)
-    evals = {}
-    for model_name in cfg.eval_models:
-      evals[model_name] = {}
-      for name, (subset, avoid_fn) in sets.items():
-        _, metrics = evaluate_on(model_name, data, subset, model_cfg=model_cfg,
-                                 train_cfg=train_cfg, seed=seed, avoid=avoid_fn,
-                                 tail_fraction=tail_fraction, log=log, mesh=eval_mesh)
-        evals[model_name][name] = metrics
-        log(f"seed {seed} {model_name} on {name} ({subset.nnz / n_train:.3f} N): test "
-            f"ndcg@10 {metrics['test']['ndcg@10']:.4f} recall@10 "
-            f"{metrics['test']['recall@10']:.4f}, tail users' ndcg@10 "
-            f"{metrics['test']['groups']['tail']['ndcg@10']:.4f} (best epoch "
-            f"{metrics['best_epoch']})")
-    return {"fingerprint": seed_fp, "seed": seed, "evals": evals, "files": files,
+    return sets, {"fingerprint": seed_fp, "seed": seed, "files": files,
             "share": {n: _item_share(subset, data.train) for n, (subset, _) in sets.items()},
             "signal": signal, "history": result.history, "holdout": chosen,
             "start": start_choice,
@@ -399,22 +385,41 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
                          "fixed_kept": int(pool.fixed_C[keep].sum()),
                          "condense_seconds": condense_seconds, "timing": result.seconds}}
 
-  records = []
+  pending, t_judge = {}, time.perf_counter()
   for seed in cfg.seeds:
-    done_path = out_dir / f"seed{seed}" / SEED_RECORD
+    seed_dir = out_dir / f"seed{seed}"
     if not resume:
-      for stale in (done_path, done_path.with_name(CHECKPOINT)):
-        stale.unlink(missing_ok=True)
-      shutil.rmtree(done_path.with_name(SNAPSHOTS), ignore_errors=True)
-      shutil.rmtree(done_path.with_name(START_SNAPSHOTS), ignore_errors=True)
-    record = (report.read_fingerprinted(done_path, seed_fp, "seed") if done_path.exists()
-              else None)
-    if record is None:
-      report.write_json_atomic(done_path, one_seed(seed))
-      record = report.read_fingerprinted(done_path, seed_fp)  # as a resumed run sees it
+      for stale in (SEED_RECORD, CHECKPOINT, CONDENSED_RECORD, SETS):
+        (seed_dir / stale).unlink(missing_ok=True)
+      for stale in (SNAPSHOTS, START_SNAPSHOTS):
+        shutil.rmtree(seed_dir / stale, ignore_errors=True)
+    if (seed_dir / SEED_RECORD).exists():
+      report.read_fingerprinted(seed_dir / SEED_RECORD, seed_fp, "seed")
+      log(f"seed {seed}: done before, read back from {seed_dir / SEED_RECORD}")
+    elif (seed_dir / CONDENSED_RECORD).exists() and (seed_dir / SETS).exists():
+      part = report.read_fingerprinted(seed_dir / CONDENSED_RECORD, seed_fp, "seed")
+      pending[seed] = (_load_sets(seed_dir / SETS, data.train, false_neg), part)
+      log(f"seed {seed}: condensed before, read back from {seed_dir}")
     else:
-      log(f"seed {seed}: done before, read back from {done_path}")
-    records.append(record)
+      sets, part = one_seed(seed)
+      _save_sets(seed_dir / SETS, sets)
+      report.write_json_atomic(seed_dir / CONDENSED_RECORD, part)
+      pending[seed] = (sets, part)
+  if pending:
+    t_judge = time.perf_counter()
+    jobs = {(seed, name): judge.Job(subset, seed, avoid)
+            for seed, (sets, _) in pending.items() for name, (subset, avoid) in sets.items()}
+    evals = {m: judge.judge(m, data, jobs, model_cfg=model_cfg, train_cfg=train_cfg,
+                            tail_fraction=tail_fraction, log=log, mesh=eval_mesh)
+             for m in cfg.eval_models}
+    for seed, (sets, part) in pending.items():
+      part["evals"] = {m: {name: evals[m][seed, name] for name in sets} for m in evals}
+      for m, name in ((m, name) for m in evals for name in sets):
+        _log_eval(log, seed, m, name, evals[m][seed, name], n_train)
+      report.write_json_atomic(out_dir / f"seed{seed}" / SEED_RECORD, part)
+  judge_seconds = time.perf_counter() - t_judge
+  records = [report.read_fingerprinted(out_dir / f"seed{seed}" / SEED_RECORD, seed_fp, "seed")
+             for seed in cfg.seeds]
 
   per_seed = [r["per_seed"] for r in records]
   snr = [{"seed": r["seed"], **r["signal"]} for r in records]
@@ -444,6 +449,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
       "condense_seconds": float(np.mean([r["condense_seconds"] for r in per_seed])),
       "proxy_seconds": proxy_seconds,
       "pool_seconds": pool_seconds,
+      "judge_seconds": judge_seconds,
       "full": head["full"],
       "condensed": head["condensed"],
       "retention": head["retention"],
@@ -509,6 +515,30 @@ def _model_report(ev: dict, names: tuple, n_train: int) -> dict:
       k: {n: float(np.mean([m["test"]["items"][k] for m in ev[n]])) for n in ("full", *names)}
       for k in full_tests[0]["items"]}
   return entry
+
+
+def _log_eval(log, seed, model_name, name, metrics, n_train) -> None:
+  test = metrics["test"]
+  log(f"seed {seed} {model_name} on {name} ({metrics['n_train'] / n_train:.3f} N): test "
+      f"ndcg@10 {test['ndcg@10']:.4f} recall@10 {test['recall@10']:.4f}, tail users' "
+      f"ndcg@10 {test['groups']['tail']['ndcg@10']:.4f} (best epoch {metrics['best_epoch']})")
+
+
+def _save_sets(path: pathlib.Path, sets: dict) -> None:
+  arrays, avoids = {}, {}
+  for name, (subset, avoid) in sets.items():
+    arrays[f"{name}_users"], arrays[f"{name}_items"] = subset.users(), subset.indices
+    avoids[name] = avoid is not None
+  cache.save_arrays(path, arrays, {"avoid": avoids})
+
+
+def _load_sets(path: pathlib.Path, train: Interactions, false_neg) -> dict:
+  """What _save_sets wrote; sets marked to avoid get the false negatives again."""
+  arrays, meta = cache.load_arrays(path)
+  return {name: (Interactions.from_pairs(arrays[f"{name}_users"], arrays[f"{name}_items"],
+                                         n_users=train.n_users, n_items=train.n_items),
+                 false_neg if avoid else None)
+          for name, avoid in meta["avoid"].items()}
 
 
 def _item_share(subset: Interactions, train: Interactions) -> float:

@@ -32,7 +32,7 @@ def evaluate(score_fn: ScoreFn, eval_params, *, history: Interactions,
              ks: Sequence[int] = DEFAULT_KS, block_users: int = 256,
              groups: dict[str, np.ndarray] | None = None,
              popularity_I: np.ndarray | None = None, coverage_k: int = 10,
-             mesh=None) -> dict:
+             mesh=None, stacked: bool = False) -> dict | list[dict]:
   """Mean top-K metrics over the users with at least one target item.
 
   Args:
@@ -54,10 +54,13 @@ def evaluate(score_fn: ScoreFn, eval_params, *, history: Interactions,
       items, over all top-K slots).
     mesh: optional device mesh (sharding.make_mesh): each block's dense [B, I] arrays
       are split along users over its devices (B rounded up to a multiple of its size).
+    stacked: eval_params holds several models along a leading axis, all judged in one
+      jitted call per block (they share history, exclude and target).
 
   Returns:
-    `{"recall@K", "ndcg@K", "hit@K", "precision@K" for K in ks, "n_users"}`. A K
-    above n_items ranks all items; precision@K still divides by K.
+    `{"recall@K", "ndcg@K", "hit@K", "precision@K" for K in ks, "n_users"}`, one per
+    model in a list when stacked. A K above n_items ranks all items; precision@K still
+    divides by K.
   """
   ks = tuple(int(k) for k in ks)
   if not ks or min(ks) < 1:
@@ -79,26 +82,32 @@ def evaluate(score_fn: ScoreFn, eval_params, *, history: Interactions,
   for name, member in groups.items():
     if np.shape(member) != (n_users,):
       raise ValueError(f"group {name!r} has shape {np.shape(member)}, want ({n_users},)")
-  values_MxU = np.zeros((len(names), 0))
-  top_UxK = np.zeros((0, min(max(ks), n_items)), np.int32)
+  n_models = jax.tree.leaves(eval_params)[0].shape[0] if stacked else 1
+  values_NxMxU = np.zeros((n_models, len(names), 0))
+  top_NxUxK = np.zeros((n_models, 0, min(max(ks), n_items)), np.int32)
   if users_U.size:
     if mesh is not None:
       block_users = -(-block_users // mesh.size) * mesh.size
-    values_MxU, top_UxK = _per_user(score_fn, eval_params, users_U, history, exclude, target,
-                                    ks, block_users, mesh)
-  results = _results(names, values_MxU, users_U, top_UxK, popularity_I, coverage_k)
-  if groups:
-    results["groups"] = {}
-    for name, member in groups.items():
-      in_group = np.asarray(member, bool)[users_U]
-      results["groups"][name] = _results(names, values_MxU[:, in_group], users_U[in_group],
-                                         None, None, coverage_k)
-  return results
+    values, top = _per_user(score_fn, eval_params, users_U, history, exclude, target,
+                            ks, block_users, mesh, stacked)
+    values_NxMxU, top_NxUxK = (values, top) if stacked else (values[None], top[None])
+  out = []
+  for values_MxU, top_UxK in zip(values_NxMxU, top_NxUxK):
+    results = _results(names, values_MxU, users_U, top_UxK, popularity_I, coverage_k)
+    if groups:
+      results["groups"] = {}
+      for name, member in groups.items():
+        in_group = np.asarray(member, bool)[users_U]
+        results["groups"][name] = _results(names, values_MxU[:, in_group], users_U[in_group],
+                                           None, None, coverage_k)
+    out.append(results)
+  return out if stacked else out[0]
 
 
 def _per_user(score_fn, eval_params, users_U, history, exclude, target, ks, block_users,
-              mesh=None):
-  """Metric values [M, U] and top items [U, max K] of the users users_U, block by block."""
+              mesh=None, stacked=False):
+  """Metric values [M, U] and top items [U, max K] of the users users_U, block by block
+  (stacked: [n_models, M, U] and [n_models, U, max K])."""
   n_items = target.n_items
   block = min(int(block_users), int(users_U.size))
   rows = None
@@ -120,15 +129,17 @@ def _per_user(score_fn, eval_params, users_U, history, exclude, target, ks, bloc
     hist_rc = _coords(history, users_b, pad_history, block)
     excl_rc = _concat_coords([_block_coords(x, users_b) for x in exclude], pad_exclude, block)
     tgt_rc = _coords(target, users_b, pad_target, block)
-    per_block.append(_block_metrics(
+    block_fn = _stacked_block_metrics if stacked else _block_metrics
+    per_block.append(block_fn(
         eval_params, users_B, *hist_rc, *excl_rc, *tgt_rc,
         score_fn=score_fn, ks=ks, n_items=n_items, rows=rows))
 
   # Pulled after dispatch so host and device overlap.
-  values_MxU = np.concatenate([np.asarray(v, np.float64)[:, :b.size]
-                               for (v, _), b in zip(per_block, blocks)], axis=1)
-  top_UxK = np.concatenate([np.asarray(t)[:b.size] for (_, t), b in zip(per_block, blocks)])
-  return values_MxU, top_UxK
+  values = np.concatenate([np.asarray(v, np.float64)[..., :b.size]
+                           for (v, _), b in zip(per_block, blocks)], axis=-1)
+  top = np.concatenate([np.asarray(t)[..., :b.size, :] for (_, t), b in zip(per_block, blocks)],
+                       axis=-2)
+  return values, top
 
 
 def _results(names, values_MxU, users_U, top_UxK, popularity_I, k: int) -> dict:
@@ -143,8 +154,7 @@ def _results(names, values_MxU, users_U, top_UxK, popularity_I, k: int) -> dict:
   return out
 
 
-@functools.partial(jax.jit, static_argnames=("score_fn", "ks", "n_items", "rows"))
-def _block_metrics(eval_params, users_B, hist_rows_H, hist_items_H, excl_rows_E,
+def _block_values(eval_params, users_B, hist_rows_H, hist_items_H, excl_rows_E,
                    excl_items_E, tgt_rows_T, tgt_items_T, *, score_fn, ks, n_items,
                    rows=None):
   """Per-user metric values [len(METRICS) * len(ks), B] and top items [B, max K].
@@ -186,6 +196,16 @@ def _block_metrics(eval_params, users_B, hist_rows_H, hist_items_H, excl_rows_E,
     values["hit"].append((hits_B > 0).astype(jnp.float32))
     values["precision"].append(hits_B / k)
   return jnp.stack([v for m in METRICS for v in values[m]]) * counted_B, top_BxK
+
+
+_STATIC = ("score_fn", "ks", "n_items", "rows")
+_block_metrics = jax.jit(_block_values, static_argnames=_STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _stacked_block_metrics(eval_params_N, *coords, **static):
+  """_block_values of each of N models (eval_params_N's leading axis): [N, M, B], [N, B, K]."""
+  return jax.vmap(lambda p: _block_values(p, *coords, **static))(eval_params_N)
 
 
 def _bucket(n: int) -> int:

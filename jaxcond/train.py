@@ -35,11 +35,14 @@ class TrainConfig:
   min_epochs: int = 40  # ... but never before this epoch (BPR-MF's early plateau)
   stop_metric: str = "ndcg@10"
   eval_block_users: int = 256
+  valid_users: int = 0  # > 0: validate on a fixed random sample of this many users
 
   def __post_init__(self):
     for name in ("batch_size", "max_epochs", "eval_every", "patience", "eval_block_users"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+    if self.valid_users < 0:
+      raise ValueError(f"valid_users must be >= 0 (0: all users), got {self.valid_users}")
     if not (self.lr > 0 and self.reg >= 0 and self.min_epochs >= 0):
       raise ValueError(f"need lr > 0, reg >= 0, min_epochs >= 0; got lr={self.lr}, "
                        f"reg={self.reg}, min_epochs={self.min_epochs}")
@@ -65,6 +68,31 @@ def make_epoch_fn(model: Recommender, hparams: ModelConfig, cfg: TrainConfig,
                   optimizer: optax.GradientTransformation, n_items: int, max_degree: int,
                   n_pairs: int) -> Callable:
   """A jitted epoch: (params, opt_state, key, order_N, graph[, avoid]) -> (params,
+  opt_state, meas); see `epoch_body`."""
+  return jax.jit(epoch_body(model, hparams, cfg, optimizer, n_items, max_degree, n_pairs),
+                 donate_argnums=(0, 1))
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_epoch(model: Recommender, hparams: ModelConfig, batch_size: int, reg: float,
+                   lr: float, n_items: int, max_degree: int, n_pairs: int,
+                   n_models: int = 0) -> Callable:
+  """The jitted Adam epoch of `fit` (n_models = 0) or of `n_models` models at once (vmapped
+  over a leading axis of every argument), compiled once per shape and setting.
+
+  max_degree is rounded up to 2^b - 1: the bisection takes as many steps for every
+  degree of that bit length, and extra steps leave its answer unchanged.
+  """
+  cfg = TrainConfig(lr=lr, batch_size=batch_size, reg=reg)
+  bound = (1 << int(max_degree).bit_length()) - 1
+  body = epoch_body(model, hparams, cfg, optax.adam(lr), n_items, bound, n_pairs)
+  return jax.jit(jax.vmap(body) if n_models else body, donate_argnums=(0, 1))
+
+
+def epoch_body(model: Recommender, hparams: ModelConfig, cfg: TrainConfig,
+               optimizer: optax.GradientTransformation, n_items: int, max_degree: int,
+               n_pairs: int) -> Callable:
+  """An epoch, not jitted: (params, opt_state, key, order_N, graph, avoid) -> (params,
   opt_state, meas).
 
   `order_N` is the epoch's shuffle of the pair indices, drawn on the host (`shuffle`):
@@ -101,7 +129,7 @@ def make_epoch_fn(model: Recommender, hparams: ModelConfig, cfg: TrainConfig,
     (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
     return params, opt_state, {"loss": losses.mean()}
 
-  return jax.jit(epoch, donate_argnums=(0, 1))
+  return epoch
 
 
 def matched_to(cfg: TrainConfig, n_full: int, n_subset: int) -> TrainConfig:
@@ -133,6 +161,22 @@ class FitResult:
 def shuffle(seed: int, epoch: int, n_pairs: int) -> np.ndarray:
   """The epoch's order of the training pairs: [n_pairs] int32, fixed by (seed, epoch)."""
   return np.random.default_rng([seed, epoch]).permutation(n_pairs).astype(np.int32)
+
+
+VALID_SAMPLE_SEED = 20240601
+
+
+def validation_target(valid: Interactions, n_users: int) -> Interactions:
+  """The validation pairs early stopping reads: all of them (n_users = 0), else those of
+  a fixed random sample of n_users users with validation pairs (the same for every seed
+  and set, so that sets are stopped on the same users)."""
+  have_U = np.flatnonzero(np.diff(valid.indptr) > 0)
+  if not n_users or n_users >= have_U.size:
+    return valid
+  rng = np.random.default_rng(VALID_SAMPLE_SEED)
+  chosen_U = np.zeros(valid.n_users, bool)
+  chosen_U[rng.choice(have_U, n_users, replace=False)] = True
+  return valid.subset(chosen_U[valid.users()])
 
 
 def should_stop(epoch: int, best_epoch: int, cfg: TrainConfig) -> bool:
@@ -175,7 +219,9 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
     avoid = train.union(avoid)
     avoid_graph = build_graph(avoid, dense_limit=0)
   max_degree = int((train if avoid is None else avoid).user_degrees().max(initial=0))
-  epoch_fn = make_epoch_fn(model, hparams, cfg, optimizer, train.n_items, max_degree, train.nnz)
+  epoch_fn = compiled_epoch(model, hparams, cfg.batch_size, cfg.reg, cfg.lr, train.n_items,
+                            max_degree, train.nnz)
+  valid_target = validation_target(data.valid, cfg.valid_users)
   best = (-np.inf, 0, None, None)  # score, epoch, params, metrics
   history, snapshots = [], {}
   epoch = 0
@@ -187,7 +233,7 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
     if epoch % cfg.eval_every and epoch != cfg.max_epochs:
       continue
     valid = evaluate_model(model, params, graph, hparams, history=train,
-                           exclude=(data.train, *exclude_valid), target=data.valid,
+                           exclude=(data.train, *exclude_valid), target=valid_target,
                            block_users=cfg.eval_block_users)
     row = {"epoch": epoch, "loss": float(meas["loss"]), "valid": valid,
            "seconds": time.perf_counter() - t0}

@@ -150,6 +150,13 @@ def test_same_seed_twice_gives_bit_identical_sets_and_finished_seeds_are_not_rer
   assert sum("done before" in line for line in logs) == 2
   assert not any("outer" in line for line in logs)
   assert again["per_seed"] == a["per_seed"] and tests(again) == tests(a)
+  # Stopped after condensing, before judging: the saved sets are judged, nothing condensed.
+  (tmp_path / "a" / "seed1" / condensation.SEED_RECORD).unlink()
+  logs.clear()
+  judged = condensation.run(data, protocol, cfg, out_dir=tmp_path / "a", log=logs.append, **kw)
+  assert sum("condensed before" in line for line in logs) == 1
+  assert not any("outer" in line for line in logs)
+  assert tests(judged) == tests(a)
   logs.clear()
   fresh = condensation.run(data, protocol, seed0, out_dir=tmp_path / "a", log=logs.append,
                            resume=False, **kw)

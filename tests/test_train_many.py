@@ -1,0 +1,98 @@
+import jax
+import numpy as np
+import pytest
+
+from jaxcond import models, train, train_many
+from jaxcond.interactions import Interactions
+from jaxcond.split import random_split
+
+MODEL, HP = models.get_model("bpr_mf"), models.ModelConfig(dim=8)
+CFG = train.TrainConfig(batch_size=64, lr=0.02, max_epochs=30, min_epochs=4, patience=2,
+                        eval_every=2)
+
+
+def _data(seed=0, n_users=90, n_items=60):
+  """Users and items in 3 clusters; each user likes items of its cluster."""
+  rng = np.random.default_rng(seed)
+  cu, ci = rng.integers(0, 3, n_users), rng.integers(0, 3, n_items)
+  users, items = [], []
+  for u in range(n_users):
+    chosen = rng.choice(np.flatnonzero(ci == cu[u]), size=10, replace=False)
+    users += [u] * 10
+    items += chosen.tolist()
+  return random_split(Interactions.from_pairs(users, items, n_users=n_users, n_items=n_items),
+                      seed=seed)
+
+
+def _sets(data, n_sets, size):
+  rng = np.random.default_rng(1)
+  return [data.train.subset(rng.permutation(data.train.nnz) < size) for _ in range(n_sets)]
+
+
+def _assert_same(one, many):
+  assert (many.best_epoch, many.epochs) == (one.best_epoch, one.epochs)
+  assert [r["epoch"] for r in many.history] == [r["epoch"] for r in one.history]
+  for a, b in zip(one.history, many.history):
+    np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-4)
+    np.testing.assert_allclose(b["valid"]["ndcg@10"], a["valid"]["ndcg@10"], atol=1e-5)
+  for name in ("user", "item"):
+    np.testing.assert_allclose(many.params[name], one.params[name], atol=1e-4)
+
+
+@pytest.mark.parametrize("group", [None, 2])
+def test_fit_many_equals_fitting_one_by_one(group):
+  data = _data()
+  sets = _sets(data, 4, data.train.nnz // 2)
+  seeds = [3, 4, 5, 6]
+  # One set also avoids extra pairs as negatives (as the condensed set avoids false
+  # negatives); different stop epochs exercise dropping stopped models.
+  avoid = _sets(data, 1, 100)[0]
+  avoids = [None, avoid, None, None]
+  cfgs = [CFG, CFG, CFG, CFG]
+  many = train_many.fit_many(MODEL, data, sets, seeds, hparams=HP, cfg=CFG, avoids=avoids,
+                             group=group)
+  for s, seed, a, c, fit in zip(sets, seeds, avoids, cfgs, many):
+    one = train.fit(MODEL, data, hparams=HP, cfg=c, seed=seed, train=s, avoid=a)
+    _assert_same(one, fit)
+  assert len({f.epochs for f in many}) > 1, "want models that stop at different epochs"
+
+
+def test_fit_many_with_threads_and_a_validation_sample():
+  data = _data(seed=2)
+  sets = _sets(data, 3, data.train.nnz // 3)
+  cfg = train.TrainConfig(**{**CFG.__dict__, "valid_users": 40})
+  many = train_many.fit_many(MODEL, data, sets, [0, 1, 2], hparams=HP, cfg=cfg, group=1,
+                             workers=2)
+  for s, seed, fit in zip(sets, [0, 1, 2], many):
+    _assert_same(train.fit(MODEL, data, hparams=HP, cfg=cfg, seed=seed, train=s), fit)
+  assert many[0].history[0]["valid"]["n_users"] == 40
+
+
+def test_validation_sample_is_fixed_and_of_users_with_pairs():
+  data = _data()
+  a = train.validation_target(data.valid, 25)
+  b = train.validation_target(data.valid, 25)
+  assert a.checksum() == b.checksum()
+  have = np.diff(a.indptr) > 0
+  assert have.sum() == 25
+  np.testing.assert_array_equal(a.indptr[1:][have] - a.indptr[:-1][have],
+                                np.diff(data.valid.indptr)[have])
+  assert train.validation_target(data.valid, 0) is data.valid
+  assert train.validation_target(data.valid, 10**6) is data.valid
+
+
+def test_fit_many_rejects_bad_input():
+  data = _data()
+  a, b = _sets(data, 1, 100)[0], _sets(data, 1, 120)[0]
+  with pytest.raises(ValueError, match="same-size"):
+    train_many.fit_many(MODEL, data, [a, b], [0, 1], hparams=HP, cfg=CFG)
+  with pytest.raises(ValueError, match="one of each"):
+    train_many.fit_many(MODEL, data, [a, a], [0], hparams=HP, cfg=CFG)
+  with pytest.raises(ValueError, match="closed form"):
+    train_many.fit_many(models.get_model("ease"), data, [a], [0])
+  with pytest.raises(ValueError, match="at least one"):
+    train_many.fit_many(MODEL, data, [], [])
+
+
+def test_default_group_is_one_on_cpu():
+  assert train_many.default_group() == (1 if jax.default_backend() == "cpu" else None)
