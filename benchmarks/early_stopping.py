@@ -26,6 +26,7 @@ flags.DEFINE_list("datasets", ["ml-1m", "dianping"], "Datasets (names or files).
 flags.DEFINE_list("settings", ["0:1:10", "2000:1:10", "1000:1:10", "1000:2:5", "500:2:5"],
                   "users:every:patience settings; the first is the reference.")
 flags.DEFINE_string("data_dir", None, "Datasets folder (else $JAXCOND_DATA_DIR).")
+flags.DEFINE_list("columns", ["user", "item"], "For files: user,item[,rating[,timestamp]].")
 flags.DEFINE_integer("seed", 0, "Training seed.")
 flags.DEFINE_integer("max_epochs", None, "Override the epoch limit (smoke runs).")
 flags.DEFINE_string("json", None, "Write the measurements here (a .md table beside it).")
@@ -73,6 +74,7 @@ def main(argv):
          "cpu_count": os.cpu_count(), "results": {}, "data_checksums": {}}
   for name in FLAGS.datasets:
     data, protocol = prepare(DataConfig(dataset=name, data_dir=FLAGS.data_dir,
+                                        columns=tuple(FLAGS.columns),
                                         min_rating=MIN_RATING.get(name)))
     out["data_checksums"][name] = protocol["data_checksum"]
     rows = out["results"][name] = []
@@ -85,7 +87,8 @@ def main(argv):
         report.write_json_atomic(FLAGS.json, out)
   print(table(out["results"]))
   if FLAGS.json:
-    pathlib.Path(FLAGS.json).with_suffix(".md").write_text(table(out["results"]) + "\n")
+    report.write_text_atomic(pathlib.Path(FLAGS.json).with_suffix(".md"),
+                             table(out["results"]) + "\n")
   return 0 if all(np.isfinite(r["test_ndcg@10"]) for rows in out["results"].values()
                   for r in rows) else 1
 

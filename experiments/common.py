@@ -41,6 +41,8 @@ flags.DEFINE_integer("max_epochs", _T.max_epochs, "Epoch limit.")
 flags.DEFINE_integer("min_epochs", _T.min_epochs, "No early stop before this epoch.")
 flags.DEFINE_integer("patience", _T.patience, "Evaluations without improvement before stopping.")
 flags.DEFINE_integer("eval_every", _T.eval_every, "Epochs between validations.")
+flags.DEFINE_integer("valid_users", _T.valid_users, "Early stopping validates on a fixed "
+                     "random sample of this many users; 0: all.", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of model initialisation and training.")
 flags.DEFINE_string("output_dir", "runs/train", "Where results go.")
 flags.DEFINE_string("cache_dir", None, "Cache of splits and full-data runs "
@@ -69,7 +71,8 @@ def model_config() -> models.ModelConfig:
 def train_config() -> train_lib.TrainConfig:
   return train_lib.TrainConfig(lr=FLAGS.lr, batch_size=FLAGS.batch_size, reg=FLAGS.reg,
                                max_epochs=FLAGS.max_epochs, min_epochs=FLAGS.min_epochs,
-                               patience=FLAGS.patience, eval_every=FLAGS.eval_every)
+                               patience=FLAGS.patience, eval_every=FLAGS.eval_every,
+                               valid_users=FLAGS.valid_users)
 
 
 def parse_flags(argv: list[str]) -> list[str]:

@@ -39,12 +39,13 @@ def test_metrics(model_name: str, data: DatasetSplit, fit: train_lib.FitResult, 
 
 def judge(model_name: str, data: DatasetSplit, jobs: dict[Hashable, Job], *,
           model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig,
-          tail_fraction: float = 0.2, group: int | None = -1, workers: int = 1,
+          tail_fraction: float = 0.2, group: int | None = -1, workers: int = -1,
           log: Callable[[str], None] | None = None, mesh=None) -> dict[Hashable, dict]:
   """test_metrics of an evaluator trained on each job's set, keyed as `jobs`.
 
   Sets of one size share a schedule (train.matched_to) and are fitted together
-  (train_many.fit_many, `group` models per program, `workers` programs at once).
+  (train_many.fit_many, `group` models per program, `workers` programs at once; -1: its
+  defaults).
   """
   model = models.get_model(model_name)
   by_size = collections.defaultdict(list)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import os
 import time
 from typing import Callable, Sequence
 
@@ -33,18 +34,25 @@ def default_group() -> int | None:
   return 1 if jax.default_backend() == "cpu" else None
 
 
+def default_workers() -> int:
+  """Programs run at once: two threads on a CPU of two or more cores (one model each
+  measured 1.35x one at a time on ML-100k's 25% sets, benchmarks/many_evaluators.py),
+  else one."""
+  return min(2, os.cpu_count() or 1) if jax.default_backend() == "cpu" else 1
+
+
 def fit_many(model: Recommender, data: DatasetSplit, trains: Sequence[Interactions],
              seeds: Sequence[int], *, hparams: ModelConfig = ModelConfig(),
              cfg: train_lib.TrainConfig = train_lib.TrainConfig(),
              avoids: Sequence[Interactions | None] | None = None, exclude_valid: tuple = (),
-             group: int | None = -1, workers: int = 1,
+             group: int | None = -1, workers: int = -1,
              progress: Callable[[int, dict], None] | None = None
              ) -> list[train_lib.FitResult]:
   """`train.fit` of each (trains[m], seeds[m], avoids[m]), `group` models per program.
 
   All sets must have the same number of pairs. group=None puts all in one program; the
-  default (-1) takes `default_group()`. `workers` > 1 runs that many programs at once in
-  threads. progress(m, row) sees each model's validation rows.
+  default (-1) takes `default_group()`. `workers` programs run at once, in threads (-1:
+  `default_workers()`). progress(m, row) sees each model's validation rows.
   """
   n = len(trains)
   avoids = [None] * n if avoids is None else list(avoids)
@@ -59,7 +67,8 @@ def fit_many(model: Recommender, data: DatasetSplit, trains: Sequence[Interactio
                       None if progress is None else
                       (lambda j, row, part=part: progress(part[j], row)))
 
-  with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+  workers = default_workers() if workers == -1 else max(1, workers)
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
     fitted = list(pool.map(run, parts))
   return [fit for part_fits in fitted for fit in part_fits]
 

@@ -17,7 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def test_run_writes_the_contract_keys(tmp_path):
   out = tmp_path / "bench.json"
   proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"),
-                         "--sizes=20000,60000,100000", "--repeats=1", f"--json={out}"],
+                         "--sizes=20000,60000,100000", "--repeats=1", "--judge_nnz=20000",
+                         "--judge_max_epochs=2", f"--json={out}"],
                         cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
                         capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr
@@ -34,6 +35,9 @@ def test_run_writes_the_contract_keys(tmp_path):
   assert mid["outer_step"]["flops"] > 0 and mid["outer_step"]["bytes"] > 0
   assert mid["full_ranking"]["users"] == mid["users"]
   assert "memory-bound" in proc.stdout or "compute-bound" in proc.stdout
+  judging = rep["judging"]
+  assert judging["judge_seconds"] > 0 and judging["evaluator_fits"] == 15
+  assert 0 < judging["outer_loop_seconds"] <= judging["condense_seconds"] < judging["wall_seconds"]
 
 
 def test_outer_trajectory_rows_and_resume(tmp_path, user_file):
@@ -226,3 +230,64 @@ def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
   bad = subprocess.run(args[:-1] + ["--reward_share=1.5", f"--json={out}"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=600)
   assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--reward_share" in bad.stderr
+
+
+def test_early_stopping_compares_settings_to_the_reference(tmp_path, user_file):
+  out = tmp_path / "es.json"
+  proc = subprocess.run(
+      [sys.executable, str(ROOT / "benchmarks" / "early_stopping.py"), f"--datasets={user_file}",
+       "--columns=who,what", "--settings=0:1:10,20:2:5", "--max_epochs=3", f"--json={out}"],
+      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
+      timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rows = json.loads(out.read_text())["results"][str(user_file)]
+  assert [(r["valid_users"], r["eval_every"], r["patience"]) for r in rows] == [(0, 1, 10),
+                                                                              (20, 2, 5)]
+  assert all(0 <= r["test_ndcg@10"] <= 1 and 1 <= r["epochs"] <= 3 for r in rows)
+  assert "+0.00%" in out.with_suffix(".md").read_text()  # the reference against itself
+
+
+def test_condense_wait_times_two_trees_in_turn(tmp_path, user_file):
+  out = tmp_path / "wait.json"
+  args = (f"--dataset={user_file} --columns=who,what --ratio=0.25 --seeds=0 --outer_steps=2 "
+          "--max_epochs=2 --min_epochs=0 --dim=8 --rho=0.2 --tail_tau=0 --noreward_signal "
+          "--baselines=random")
+  proc = subprocess.run(
+      [sys.executable, str(ROOT / "benchmarks" / "condense_wait.py"), "--before=HEAD",
+       "--repeats=1", f"--condense_args={args}", f"--json={out}"],
+      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
+      timeout=900)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  assert [len(rep["runs"][k]) for k in ("before", "after")] == [1, 1]
+  after = rep["runs"]["after"][0]
+  assert after["judge_seconds"] > 0 and 0 <= after["retention_ndcg@10"] <= 2
+  assert set(after["baselines_retention_ndcg@10"]) == {"random"}
+  assert rep["summary"]["after_over_before"] > 0
+
+
+def test_many_evaluators_times_every_arrangement(tmp_path, user_file):
+  out = tmp_path / "many.json"
+  proc = subprocess.run(
+      [sys.executable, str(ROOT / "benchmarks" / "many_evaluators.py"), f"--dataset={user_file}",
+       "--columns=who,what", "--models=3", "--epochs=2", "--repeats=1", f"--json={out}"],
+      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
+      timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  assert set(rep["ms_per_model_epoch"]) == {"one_at_a_time", "vmapped", "2_threads"}
+  assert rep["speedup"]["one_at_a_time"] == 1.0
+  assert all(v > 0 for v in rep["ms_per_model_epoch"].values())
+
+
+def test_train_speed_runs_on_ml1m(tmp_path, shared_data_dir):
+  out = tmp_path / "speed.json"
+  proc = subprocess.run(
+      [sys.executable, str(ROOT / "benchmarks" / "train_speed.py"),
+       f"--data_dir={shared_data_dir}", "--repeats=1", "--nofull_dianping", f"--json={out}"],
+      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
+      timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())["ml-1m"]
+  assert rep["train_pairs"] == 674_674 and rep["interactions_per_second"] > 0
+  assert rep["eval_users"] > 6000
