@@ -190,33 +190,38 @@ def score_rewards(masks_SxC, pairs_list, fns, log) -> dict:
 
 
 def evaluate_sets(data, sets, score_part, masked_part, fits_dir: pathlib.Path, seeds,
-                  log) -> dict:
+                  log, chunk: int = 12) -> dict:
   """name -> {"selection": [seeds], "test": [seeds]}: BPR-MF trained on each set, early
   stopping on `score_part` and scored there ("selection"; `masked_part` masked like
-  training items), then on test (holdout.held_out_score)."""
+  training items), then on test (holdout.held_out_scores: `chunk` fits at a time trained
+  together, each written to `fits_dir` as it is done, so a rerun resumes)."""
   model_cfg, train_cfg = common.model_config(), common.train_config()
   fits_dir.mkdir(parents=True, exist_ok=True)
-  out, t0, n_done = {}, time.perf_counter(), 0
+  subsets, paths = {}, {}
   for name, (users, items, _) in sets.items():
-    subset = Interactions.from_pairs(users, items, n_users=data.train.n_users,
-                                     n_items=data.train.n_items)
-    out[name] = {"selection": [], "test": []}
+    subsets[name] = Interactions.from_pairs(users, items, n_users=data.train.n_users,
+                                            n_items=data.train.n_items)
     for seed in seeds:
-      tag = hashlib.sha256(f"{subset.checksum()}-{seed}-{train_cfg}-{model_cfg}".encode()
-                           ).hexdigest()[:20]
-      path = fits_dir / f"{tag}.json"
-      if path.exists():
-        row = json.loads(path.read_text())
-      else:
-        got = holdout.held_out_score(data, subset, masked_part, score_part, model_name="bpr_mf",
-                                     model_cfg=model_cfg, train_cfg=train_cfg, seed=seed)
-        row = {"set": name, "seed": seed, "selection": got["score"], "test": got["test"]}
-        report.write_json_atomic(path, row)
-      out[name]["selection"].append(row["selection"])
-      out[name]["test"].append(row["test"])
-      n_done += 1
-    log(f"[{n_done}/{len(sets) * len(seeds)} fits, {time.perf_counter() - t0:.0f}s] {name}: "
-        f"{fits_dir.name} part {np.mean(out[name]['selection']):.4f}, test "
+      tag = hashlib.sha256(f"{subsets[name].checksum()}-{seed}-{train_cfg}-{model_cfg}"
+                           .encode()).hexdigest()[:20]
+      paths[name, seed] = fits_dir / f"{tag}.json"
+  todo = [key for key, path in paths.items() if not path.exists()]
+  t0 = time.perf_counter()
+  for start in range(0, len(todo), chunk):
+    part = todo[start:start + chunk]
+    got = holdout.held_out_scores(data, [subsets[name] for name, _ in part],
+                                  [seed for _, seed in part], masked_part, score_part,
+                                  model_name="bpr_mf", model_cfg=model_cfg,
+                                  train_cfg=train_cfg)
+    for (name, seed), g in zip(part, got):
+      report.write_json_atomic(paths[name, seed], {"set": name, "seed": seed,
+                                                   "selection": g["score"], "test": g["test"]})
+    log(f"[{start + len(part)}/{len(todo)} fits to do, {time.perf_counter() - t0:.0f}s]")
+  out = {}
+  for name in sets:
+    rows = [json.loads(paths[name, seed].read_text()) for seed in seeds]
+    out[name] = {"selection": [r["selection"] for r in rows], "test": [r["test"] for r in rows]}
+    log(f"{name}: {fits_dir.name} part {np.mean(out[name]['selection']):.4f}, test "
         f"{np.mean(out[name]['test']):.4f} (± {np.std(out[name]['test']):.4f} over seeds)")
   return out
 

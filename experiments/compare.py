@@ -30,6 +30,7 @@ from absl import app, flags  # noqa: E402
 
 from experiments import common, condense  # noqa: E402
 from jaxcond import atomic, baselines, checkpoint, condensation, condenser, export  # noqa: E402
+from jaxcond import judge  # noqa: E402
 from jaxcond import proxy as proxy_lib, rank_report, ranking, report  # noqa: E402
 from jaxcond.interactions import DataError, Interactions  # noqa: E402
 
@@ -156,8 +157,8 @@ def _ratios(part: dict, full: dict) -> dict:
   return {k: part[k] / full[k] if full[k] > 0 else float("nan") for k in HEADLINE}
 
 
-def baseline_row(ctx: Context, method: str, ratio: float, seed: int) -> dict:
-  """Selects the method's set, exports it and judges it with every evaluator."""
+def select_row(ctx: Context, method: str, ratio: float, seed: int) -> tuple[dict, Interactions]:
+  """Selects the method's set and exports it: its row (not yet judged) and the set."""
   data, s = ctx.data, ctx.s
   n_train = data.train.nnz
   budget = baselines.budget_for(n_train, ratio)
@@ -179,18 +180,24 @@ def baseline_row(ctx: Context, method: str, ratio: float, seed: int) -> dict:
          "condense_seconds": seconds, "proxy_seconds": proxy_seconds,
          "retention_by_model": {}, "retention_tail_by_model": {}, "test_by_model": {},
          "best_epoch_by_model": {}, "info": sel.info}
+  return row, sel.train
+
+
+def judge_rows(ctx: Context, rows: dict, sets: dict) -> None:
+  """Fills each row's figures (rows and sets keyed alike) from every evaluator, the
+  same-size sets trained together (judge.judge)."""
+  s = ctx.s
   for model in s.job.eval_models:
-    _, metrics = condensation.evaluate_on(model, data, sel.train, model_cfg=s.model_cfg,
-                                          train_cfg=s.train_cfg, seed=seed,
-                                          tail_fraction=s.job.report_tail_fraction, log=log)
-    full = ctx.full(model, seed)
-    test = metrics["test"]
-    row["retention_by_model"][model] = _ratios(test, full)
-    row["retention_tail_by_model"][model] = _ratios(test["groups"]["tail"],
-                                                    full["groups"]["tail"])
-    row["test_by_model"][model] = {k: test[k] for k in HEADLINE}
-    row["best_epoch_by_model"][model] = metrics["best_epoch"]
-  return row
+    jobs = {key: judge.Job(sets[key], rows[key]["seed"]) for key in rows}
+    evals = judge.judge(model, ctx.data, jobs, model_cfg=s.model_cfg, train_cfg=s.train_cfg,
+                        tail_fraction=s.job.report_tail_fraction, log=log)
+    for key, row in rows.items():
+      test, full = evals[key]["test"], ctx.full(model, row["seed"])
+      row["retention_by_model"][model] = _ratios(test, full)
+      row["retention_tail_by_model"][model] = _ratios(test["groups"]["tail"],
+                                                      full["groups"]["tail"])
+      row["test_by_model"][model] = {k: test[k] for k in HEADLINE}
+      row["best_epoch_by_model"][model] = evals[key]["best_epoch"]
 
 
 def dconrec_row(ctx: Context, ratio: float, seed: int) -> dict:
@@ -229,41 +236,64 @@ def _read(path: pathlib.Path, fingerprint: str) -> dict | None:
 def run_rows(ctx: Context) -> tuple[list[dict], list[dict], list[dict]]:
   """The rows of every unit; the units the method cannot run at (DConRec at a ratio whose
   budget its fixed tail pairs already exceed), each with the reason; and, under
-  --read_only, the units not done."""
+  --read_only, the units not done. The baselines' sets of one ratio are judged together,
+  then their rows written."""
   s = ctx.s
   units = [(m, r, seed) for r in s.ratios for m in s.methods for seed in s.job.seeds]
-  rows, infeasible, missing = [], [], []
+  done, missing, todo = {}, [], collections.defaultdict(list)
   for n, (method, ratio, seed) in enumerate(units, 1):
     path = ctx.out / "rows" / f"{method}-r{ratio:g}-s{seed}.json"
-    fp = s.fingerprint(ctx.protocol["data_checksum"], method, ratio)
-    row = _read(path, fp)
     tag = f"[{n}/{len(units)}] {method} r={ratio:g} seed {seed}"
+    row = _read(path, s.fingerprint(ctx.protocol["data_checksum"], method, ratio))
     if row is not None:
       log(f"{tag}: done before, read back from {path}")
+      done[n] = row
     elif FLAGS.read_only:
       log(f"{tag}: not done, left out (--read_only)")
       missing.append({"method": method, "ratio": ratio, "seed": seed})
-      continue
     else:
+      todo[ratio].append((n, method, seed, path, tag))
+  for ratio, part in todo.items():
+    rows, sets = {}, {}
+    for n, method, seed, path, tag in part:
       log(f"{tag}: running")
       try:
-        row = dconrec_row(ctx, ratio, seed) if method == "dconrec" else \
-            baseline_row(ctx, method, ratio, seed)
-        row["retention"] = row["retention_by_model"][s.job.eval_models[0]]
+        if method == "dconrec":
+          done[n] = _finish(ctx, dconrec_row(ctx, ratio, seed), path)
+        else:
+          rows[n], sets[n] = select_row(ctx, method, ratio, seed)
       except condenser.BudgetError as e:  # recorded and reported, not retried each rerun
-        row = {"method": method, "ratio": ratio, "seed": seed, "infeasible": str(e)}
-      row["machine"] = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
-      row["fingerprint"] = fp
-      report.write_json_atomic(path, row)
+        done[n] = _finish(ctx, {"method": method, "ratio": ratio, "seed": seed,
+                                "infeasible": str(e)}, path)
+    if rows:
+      judge_rows(ctx, rows, sets)
+      paths = {n: path for n, _, _, path, _ in part}
+      done.update({n: _finish(ctx, row, paths[n]) for n, row in rows.items()})
+  rows, infeasible = [], []
+  for n in sorted(done):
+    row, tag = done[n], f"[{n}/{len(units)}] {done[n]['method']} r={done[n]['ratio']:g}"
     if "infeasible" in row:
-      log(f"{tag}: cannot run: {row['infeasible']}")
+      log(f"{tag} seed {row['seed']}: cannot run: {row['infeasible']}")
       infeasible.append(row)
       continue
     ret = row["retention"]
-    log(f"{tag}: |S|/N {row['size_fraction']:.3f}, retention ndcg@10 {ret['ndcg@10']:.3f} "
-        f"recall@10 {ret['recall@10']:.3f}, {row['condense_seconds']:.1f}s to condense")
+    log(f"{tag} seed {row['seed']}: |S|/N {row['size_fraction']:.3f}, retention ndcg@10 "
+        f"{ret['ndcg@10']:.3f} recall@10 {ret['recall@10']:.3f}, "
+        f"{row['condense_seconds']:.1f}s to condense")
     rows.append(row)
   return rows, infeasible, missing
+
+
+def _finish(ctx: Context, row: dict, path: pathlib.Path) -> dict:
+  """Stamps a unit's row (headline retention, machine, fingerprint) and writes it."""
+  s = ctx.s
+  if "infeasible" not in row:
+    row["retention"] = row["retention_by_model"][s.job.eval_models[0]]
+  row["machine"] = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
+  row["fingerprint"] = s.fingerprint(ctx.protocol["data_checksum"], row["method"],
+                                     row["ratio"])
+  report.write_json_atomic(path, row)
+  return row
 
 
 class _NotDone(Exception):

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from jaxcond import cache, models
-from jaxcond import train as train_lib
+from jaxcond import train as train_lib, train_many
 from jaxcond.interactions import Interactions
 from jaxcond.split import DatasetSplit
 
@@ -80,14 +80,38 @@ def held_out_score(data: DatasetSplit, subset: Interactions, reward_part: Intera
   """{"score": METRIC on the held-out pairs, "test": METRIC on test} of `model_name`
   trained on `subset` (step-matched, early stopping on the held-out pairs; the reward
   part's items are masked like training ones). "test" is reported, never chosen on."""
+  return held_out_scores(data, [subset], [seed], reward_part, held_out, model_name=model_name,
+                         model_cfg=model_cfg, train_cfg=train_cfg, avoids=[avoid])[0]
+
+
+def held_out_scores(data: DatasetSplit, subsets: list, seeds: list,
+                    reward_part: Interactions, held_out: Interactions, *, model_name: str,
+                    model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig,
+                    avoids: list | None = None) -> list[dict]:
+  """held_out_score of each (subsets[m], seeds[m], avoids[m]); same-size sets are trained
+  together (train_many.fit_many)."""
   model = models.get_model(model_name)
-  cfg = train_lib.matched_to(train_cfg, data.train.nnz, subset.nnz)
   split = dataclasses.replace(data, valid=held_out)
-  fit = train_lib.fit(model, split, hparams=model_cfg, cfg=cfg, seed=seed, train=subset,
-                      exclude_valid=(reward_part,), avoid=avoid)
-  test = train_lib.evaluate_model(model, fit.params, fit.graph, model_cfg, history=data.train,
-                                  exclude=(data.train, data.valid), target=data.test)
-  return {"score": float(fit.best_valid[METRIC]), "test": float(test[METRIC])}
+  avoids = [None] * len(subsets) if avoids is None else avoids
+  fits = [None] * len(subsets)
+  for nnz in sorted({s.nnz for s in subsets}):
+    idx = [m for m, s in enumerate(subsets) if s.nnz == nnz]
+    cfg = train_lib.matched_to(train_cfg, data.train.nnz, nnz)
+    if model.trainable:
+      got = train_many.fit_many(model, split, [subsets[m] for m in idx],
+                                [seeds[m] for m in idx], hparams=model_cfg, cfg=cfg,
+                                avoids=[avoids[m] for m in idx], exclude_valid=(reward_part,))
+    else:  # closed form: nothing to train together
+      got = [train_lib.fit(model, split, hparams=model_cfg, cfg=cfg, seed=seeds[m],
+                           train=subsets[m], exclude_valid=(reward_part,)) for m in idx]
+    for m, fit in zip(idx, got):
+      fits[m] = fit
+  out = []
+  for fit in fits:
+    test = train_lib.evaluate_model(model, fit.params, fit.graph, model_cfg, history=data.train,
+                                    exclude=(data.train, data.valid), target=data.test)
+    out.append({"score": float(fit.best_valid[METRIC]), "test": float(test[METRIC])})
+  return out
 
 
 def choose(snapshot_dir: pathlib.Path, names: list,

@@ -291,3 +291,27 @@ def test_train_speed_runs_on_ml1m(tmp_path, shared_data_dir):
   rep = json.loads(out.read_text())["ml-1m"]
   assert rep["train_pairs"] == 674_674 and rep["interactions_per_second"] > 0
   assert rep["eval_users"] > 6000
+
+
+def test_early_stopping_on_the_sets_a_condensation_judged(tmp_path, user_file):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  run_dir = tmp_path / "run"
+  condense = subprocess.run(
+      [sys.executable, str(ROOT / "experiments" / "condense.py"), f"--dataset={user_file}",
+       "--columns=who,what", "--ratio=0.25", "--seeds=0", "--outer_steps=2", "--max_epochs=2",
+       "--min_epochs=0", "--dim=8", "--rho=0.2", "--tail_tau=0", "--noreward_signal",
+       "--baselines=random", f"--output_dir={run_dir}", f"--cache_dir={tmp_path / 'c'}"],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert condense.returncode == 0, condense.stderr
+  out = tmp_path / "sets.json"
+  proc = subprocess.run(
+      [sys.executable, str(ROOT / "benchmarks" / "early_stopping.py"), f"--datasets={user_file}",
+       "--columns=who,what", f"--sets_from={run_dir}", "--settings=0:1:10,0:2:5",
+       "--max_epochs=2", f"--json={out}"],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  assert set(rep["results"]) == {"condensed seed 0", "random seed 0"}
+  ref, other = rep["summary"]
+  assert ref["epoch_changed"] == 0 and ref["mean_abs_change"] == 0 and ref["sets"] == 2
+  assert 0 <= other["epoch_changed"] <= 2

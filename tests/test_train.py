@@ -76,7 +76,7 @@ def test_fit_learns_planted_clusters(name):
 
 
 def test_should_stop_waits_out_an_early_plateau():
-  cfg = train.TrainConfig(patience=10, min_epochs=40)
+  cfg = train.TrainConfig(patience=10, min_epochs=40, eval_every=1)
   # Validation NDCG like BPR-MF's: a rise, a flat stretch (epochs 3-15), then the real rise.
   curve = np.concatenate([[0.05, 0.10], np.full(25, 0.104), np.linspace(0.11, 0.24, 60),
                           np.full(30, 0.239)])
@@ -96,7 +96,8 @@ def test_fit_returns_the_best_evaluated_params_not_the_last():
   data = _planted()
   model, hp = models.get_model("bpr_mf"), models.ModelConfig(dim=8)
   # A learning rate large enough that validation peaks and then falls.
-  cfg = train.TrainConfig(batch_size=64, lr=0.3, max_epochs=25, min_epochs=25, patience=25)
+  cfg = train.TrainConfig(batch_size=64, lr=0.3, max_epochs=25, min_epochs=25, patience=25,
+                          eval_every=1)
   res = train.fit(model, data, hparams=hp, cfg=cfg, seed=0)
   again = train.evaluate_model(model, res.params, res.graph, hp, history=data.train,
                                exclude=(data.train,), target=data.valid)
