@@ -80,7 +80,8 @@ flags.DEFINE_integer("holdout_every", _J.holdout_every, "> 0: hold --holdout_sha
 flags.DEFINE_float("holdout_share", _J.holdout_share, "Share of each user's validation "
                    "pairs held out of the reward (--holdout_every).")
 flags.DEFINE_enum("start", _J.start, condensation.STARTS, "The loop's start: the prior over "
-                  "every candidate, over the originals, or over the pseudo pairs; best: "
+                  "every candidate, over the originals, or over the pseudo pairs, or the set "
+                  "of a proxy heuristic (proxy_top, proxy_half) on top of the prior; best: "
                   "whichever ranks the held-out validation pairs best (needs "
                   "--holdout_every).")
 flags.DEFINE_bool("resume", True, "Resume from the checkpoints and finished seeds in "

@@ -32,10 +32,12 @@ from jaxcond.split import DatasetSplit
 BASELINES = ("random", "zero_update", "proxy_top", "proxy_half")
 PROXY_BASELINES = ("proxy_top", "proxy_half")
 # The loop's start: the prior over every candidate, or over the originals (pseudo pairs
-# out of reach) or the pseudo pairs alone; "best": whichever of the three ranks the
+# out of reach) or the pseudo pairs alone, or a proxy heuristic's set (its pairs raised
+# above every other candidate, which keeps the prior's order); "best": whichever ranks the
 # held-out validation pairs best (needs holdout_every > 0).
-STARTS = ("prior", "originals", "pseudo", "best")
+STARTS = ("prior", "originals", "pseudo", *PROXY_BASELINES, "best")
 OUT_OF_REACH = 100.0  # a logit this far below the rest keeps probability ~0 for good
+HEURISTIC_LIFT = 20.0  # above the prior's span (prior_scale): the heuristic's set on top
 CHECKPOINT = "checkpoint.npz"
 SNAPSHOTS = "snapshots"  # holdout: the outer loop's logits every holdout_every steps
 START_SNAPSHOTS = "starts"  # start="best": each candidate start's logits and scores
@@ -104,8 +106,8 @@ class JobConfig:
     if self.start == "best" and not self.holdout_every:
       raise ValueError("start 'best' is chosen on held-out validation pairs: set "
                        "holdout_every > 0 too")
-    if self.start == "pseudo" and not self.augment:
-      raise ValueError("start 'pseudo' needs pseudo candidates (augment)")
+    if self.start in ("pseudo", "proxy_half") and not self.augment:
+      raise ValueError(f"start {self.start!r} needs pseudo candidates (augment)")
     if self.holdout_every < 0 or not 0 < self.holdout_share < 1:
       raise ValueError(f"need holdout_every >= 0 and holdout_share in (0, 1); got "
                        f"{self.holdout_every}, {self.holdout_share}")
@@ -203,25 +205,47 @@ def loop_inputs(data: DatasetSplit, proxy: dict, cfg: JobConfig) -> LoopInputs:
                     prior)
 
 
-def initial_logits(prior_C: np.ndarray | None, pool: pool_lib.Pool,
-                 kind: str) -> np.ndarray | None:
+def initial_logits(prior_C: np.ndarray | None, pool: pool_lib.Pool, kind: str,
+                   heuristic_C: np.ndarray | None = None) -> np.ndarray | None:
   """The start's logits [C]: the prior (None, the uniform start, without one), or it with
-  the pseudo pairs ("originals") or the original pairs ("pseudo") pushed out of reach."""
+  the pseudo pairs ("originals") or the original pairs ("pseudo") pushed out of reach, or
+  with a heuristic's pairs (bool heuristic_C, for proxy_top / proxy_half) lifted above
+  all others, so that the start's selected set is the heuristic's and the loop can still
+  swap pairs."""
   if kind == "prior":
     return prior_C
   base = np.zeros(pool.size, np.float32) if prior_C is None else np.asarray(prior_C, np.float32)
+  if kind in PROXY_BASELINES:
+    if heuristic_C is None or heuristic_C.shape != (pool.size,):
+      raise ValueError(f"start {kind!r} needs its set as a mask over the {pool.size} "
+                       "candidates")
+    return np.where(heuristic_C, base + HEURISTIC_LIFT, base).astype(np.float32)
   drop = pool.pseudo_C if kind == "originals" else ~pool.pseudo_C
   return np.where(drop, base - OUT_OF_REACH, base).astype(np.float32)
 
 
-def choose_start(prior_C, pool: pool_lib.Pool, cfg: JobConfig, starts_dir: pathlib.Path,
-                 score_of: Callable, run_id: str, log: Callable[[str], None]) -> dict:
-  """Saves each candidate start's logits under starts_dir and scores its set on the
-  held-out pairs (holdout.choose: read back on a rerun); the best is "chosen_step"."""
-  kinds = [k for k in STARTS[:-1] if cfg.augment or k != "pseudo"]
+def heuristic_mask(pool: pool_lib.Pool, subset: Interactions) -> np.ndarray:
+  """bool [C]: the candidates that are pairs of `subset` (original or pseudo)."""
+  key_C = pool.users_C.astype(np.int64) * pool.n_items + pool.items_C
+  key_N = subset.users().astype(np.int64) * pool.n_items + subset.indices
+  return np.isin(key_C, key_N)
+
+
+def start_kinds(cfg: JobConfig) -> list[str]:
+  """The candidate starts `best` chooses among (those with pseudo pairs need them)."""
+  return [k for k in STARTS[:-1] if cfg.augment or k not in ("pseudo", "proxy_half")]
+
+
+def choose_start(logits_of: Callable[[str], np.ndarray | None], pool: pool_lib.Pool,
+                 cfg: JobConfig, starts_dir: pathlib.Path, score_of: Callable, run_id: str,
+                 log: Callable[[str], None]) -> dict:
+  """Saves each candidate start's logits (logits_of(kind)) under starts_dir and scores its
+  set on the held-out pairs (holdout.choose: read back on a rerun); the best is
+  "chosen_step"."""
+  kinds = start_kinds(cfg)
   for kind in kinds:
     if not (starts_dir / f"step{kind}.npz").exists():
-      logits_C = initial_logits(prior_C, pool, kind)
+      logits_C = logits_of(kind)
       holdout.save_snapshot(starts_dir / f"step{kind}.npz", np.zeros(pool.size, np.float32)
                             if logits_C is None else logits_C, 0, run_id)
   choice = holdout.choose(starts_dir, kinds, score_of, run_id, log=log, what="start")
@@ -310,12 +334,24 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
                                     model_name=cfg.proxy_model, model_cfg=model_cfg,
                                     train_cfg=train_cfg, seed=seed, avoid=false_neg)
 
+    def logits_of(kind):
+      heuristic = None
+      if kind in PROXY_BASELINES:  # the heuristic's set of the budget's size
+        chosen = baselines.select(kind, data.train, sizes["total"], proxy=proxy,
+                                  seed=seed).train
+        heuristic = heuristic_mask(pool, chosen)
+        if heuristic.sum() < chosen.nnz:
+          log(f"start {kind}: {chosen.nnz - heuristic.sum():,} of its {chosen.nnz:,} pairs "
+              "are not candidates (pseudo pairs beyond --rho); the prior fills their place")
+      return initial_logits(prior, pool, kind, heuristic)
+
     start_choice = {"chosen_step": cfg.start}
     if cfg.start == "best":
-      start_choice = choose_start(prior, pool, cfg, out_dir / f"seed{seed}" / START_SNAPSHOTS,
-                                  score_of, run_id, log)
-    kind = start_choice["chosen_step"]
-    start = condenser.init_state(sdata, ccfg, initial_logits(prior, pool, kind), mesh=mesh)
+      start_choice = choose_start(logits_of, pool, cfg,
+                                  out_dir / f"seed{seed}" / START_SNAPSHOTS, score_of, run_id,
+                                  log)
+    start = condenser.init_state(sdata, ccfg, logits_of(start_choice["chosen_step"]),
+                                 mesh=mesh)
     # A host copy (less padding): the outer loop donates `start`.
     start_logits = sharding.to_host(start.logits_C)[:pool.size].copy()
     key = jax.random.key(seed)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxcond import cache, condensation, condenser, holdout
+from jaxcond import cache, condensation, condenser, holdout, pool as pool_lib
 from jaxcond import train as train_lib
 from jaxcond.interactions import Interactions
 from jaxcond.models import ModelConfig
@@ -154,35 +154,79 @@ def _proxy(tmp_path, data, cfg, train_cfg):
   return proxy_lib.tables("bpr_mf", params, data.train, ModelConfig(dim=8))
 
 
+def _fake_start_scores(monkeypatch, fake: dict) -> list:
+  """Gives the candidate starts, scored in turn, the made-up held-out scores `fake`;
+  returns the list of each scored set's count of pseudo pairs."""
+  score = holdout.held_out_score
+  scored = []
+
+  def fake_score(data_, subset, *a, **k):
+    pseudo = len(set(zip(subset.users().tolist(), subset.indices.tolist())) -
+                 set(zip(data_.train.users().tolist(), data_.train.indices.tolist())))
+    scored.append(pseudo)
+    out = score(data_, subset, *a, **k)
+    if len(scored) <= len(fake):
+      out["score"] = list(fake.values())[len(scored) - 1]
+    return out
+
+  monkeypatch.setattr(holdout, "held_out_score", fake_score)
+  return scored
+
+
+def test_a_heuristic_start_is_the_heuristic_set(tmp_path, data, monkeypatch):
+  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=2), seeds=(0,),
+                               rho=0.3, baselines=("zero_update", "proxy_top"),
+                               reward_signal=False, holdout_every=2, start="best",
+                               tail="none")
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
+  fake = {"prior": 0.1, "originals": 0.2, "pseudo": 0.2, "proxy_top": 0.4, "proxy_half": 0.3}
+  _fake_start_scores(monkeypatch, fake)
+  rep = condensation.run(data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
+                         train_cfg=train_cfg, out_dir=tmp_path / "out",
+                         cache_dir=tmp_path / "cache", log=lambda s: None)
+  assert rep["start"][0]["chosen_step"] == "proxy_top"
+  sets, _ = cache.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
+  pairs = {n: set(zip(sets[f"{n}_users"].tolist(), sets[f"{n}_items"].tolist()))
+           for n in ("zero_update", "proxy_top")}
+  assert pairs["zero_update"] == pairs["proxy_top"] and len(pairs["proxy_top"]) == round(
+      0.25 * data.train.nnz)
+
+
+def test_initial_logits_lift_a_heuristic_above_every_other_candidate():
+  pool = pool_lib.build_pool(Interactions.from_pairs([0, 0, 1, 1, 2], [0, 1, 1, 2, 0]),
+                             pseudo_users=np.array([2]), pseudo_items=np.array([2]))
+  prior = np.array([-1.0, -9.0, -3.0, -2.0, -5.0, 0.0], np.float32)
+  chosen = condensation.heuristic_mask(pool, Interactions.from_pairs([0, 2], [1, 0],
+                                                                     n_users=3, n_items=3))
+  np.testing.assert_array_equal(chosen, [False, True, False, False, True, False])
+  both = condensation.heuristic_mask(pool, Interactions.from_pairs([1, 2], [2, 2], n_users=3,
+                                                                   n_items=3))
+  np.testing.assert_array_equal(both, [False, False, False, True, False, True])  # + pseudo
+  logits = condensation.initial_logits(prior, pool, "proxy_top", chosen)
+  np.testing.assert_allclose(logits, prior + 20.0 * chosen)
+  assert logits[chosen].min() > logits[~chosen].max()  # the heuristic's set comes first
+  with pytest.raises(ValueError, match="needs its set"):
+    condensation.initial_logits(prior, pool, "proxy_half")
+
+
 def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, monkeypatch):
   cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=2), seeds=(0,),
                                rho=0.3, baselines=("zero_update",), reward_signal=False,
                                holdout_every=2, start="best")
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=4, min_epochs=1,
                                     patience=2)
-  fake = {"prior": 0.1, "originals": 0.3, "pseudo": 0.2}
-  score = holdout.held_out_score
-  scored = []
-
-  def fake_score(data_, subset, *a, **k):  # the start candidates get made-up scores
-    pseudo = len(set(zip(subset.users().tolist(), subset.indices.tolist())) -
-                 set(zip(data_.train.users().tolist(), data_.train.indices.tolist())))
-    scored.append(pseudo)
-    out = score(data_, subset, *a, **k)
-    if len(scored) <= 3:
-      out["score"] = fake[("prior", "originals", "pseudo")[len(scored) - 1]]
-    return out
-
-  monkeypatch.setattr(holdout, "held_out_score", fake_score)
+  fake = {"prior": 0.1, "originals": 0.3, "pseudo": 0.2, "proxy_top": 0.25, "proxy_half": 0.05}
+  scored = _fake_start_scores(monkeypatch, fake)
   run = lambda: condensation.run(  # noqa: E731
       data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
       train_cfg=train_cfg, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
       log=lambda s: None)
   rep = run()
   (start,) = rep["start"]
-  assert start["steps"] == ["prior", "originals", "pseudo"] and start["chosen_step"] == "originals"
-  assert start["scores"] == [0.1, 0.3, 0.2]
+  assert start["steps"] == list(fake) and start["chosen_step"] == "originals"
+  assert start["scores"] == list(fake.values())
   assert scored[1] == 0 and scored[2] > 0 and scored[0] > 0  # originals only; pseudo pairs
+  assert scored[3] == 0 and scored[4] > 0  # proxy_top: originals only; proxy_half: a mix
   # The loop started from the originals: the zero-update set holds no pseudo pair.
   assert rep["per_seed"][0]["size"] == round(0.25 * data.train.nnz)
   with np.load(tmp_path / "out" / "seed0" / "condensed.npz") as z:
