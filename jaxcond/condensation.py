@@ -33,11 +33,10 @@ BASELINES = ("random", "zero_update", "proxy_top", "proxy_half")
 PROXY_BASELINES = ("proxy_top", "proxy_half")
 # The loop's start: the prior over every candidate, or over the originals (pseudo pairs
 # out of reach) or the pseudo pairs alone, or a proxy heuristic's set (its pairs raised
-# above every other candidate, which keeps the prior's order); "best": whichever ranks the
+# above every other candidate, each part keeping the prior's order); "best": whichever ranks the
 # held-out validation pairs best (needs holdout_every > 0).
 STARTS = ("prior", "originals", "pseudo", *PROXY_BASELINES, "best")
 OUT_OF_REACH = 100.0  # a logit this far below the rest keeps probability ~0 for good
-HEURISTIC_LIFT = 20.0  # above the prior's span (prior_scale): the heuristic's set on top
 CHECKPOINT = "checkpoint.npz"
 SNAPSHOTS = "snapshots"  # holdout: the outer loop's logits every holdout_every steps
 START_SNAPSHOTS = "starts"  # start="best": each candidate start's logits and scores
@@ -219,7 +218,8 @@ def initial_logits(prior_C: np.ndarray | None, pool: pool_lib.Pool, kind: str,
     if heuristic_C is None or heuristic_C.shape != (pool.size,):
       raise ValueError(f"start {kind!r} needs its set as a mask over the {pool.size} "
                        "candidates")
-    return np.where(heuristic_C, base + HEURISTIC_LIFT, base).astype(np.float32)
+    lift = float(base.max() - base.min()) + 1.0 if base.size else 1.0  # above the prior's span
+    return np.where(heuristic_C, base + lift, base).astype(np.float32)
   drop = pool.pseudo_C if kind == "originals" else ~pool.pseudo_C
   return np.where(drop, base - OUT_OF_REACH, base).astype(np.float32)
 

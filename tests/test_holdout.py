@@ -203,7 +203,7 @@ def test_initial_logits_lift_a_heuristic_above_every_other_candidate():
                                                                    n_items=3))
   np.testing.assert_array_equal(both, [False, False, False, True, False, True])  # + pseudo
   logits = condensation.initial_logits(prior, pool, "proxy_top", chosen)
-  np.testing.assert_allclose(logits, prior + 20.0 * chosen)
+  np.testing.assert_allclose(logits, prior + 10.0 * chosen)  # the prior's span 9, plus 1
   assert logits[chosen].min() > logits[~chosen].max()  # the heuristic's set comes first
   with pytest.raises(ValueError, match="needs its set"):
     condensation.initial_logits(prior, pool, "proxy_half")
