@@ -155,8 +155,8 @@ def _results(names, values_MxU, users_U, top_UxK, popularity_I, k: int) -> dict:
 
 
 def _block_values(eval_params, users_B, hist_rows_H, hist_items_H, excl_rows_E,
-                   excl_items_E, tgt_rows_T, tgt_items_T, *, score_fn, ks, n_items,
-                   rows=None):
+                  excl_items_E, tgt_rows_T, tgt_items_T, *, score_fn, ks, n_items,
+                  rows=None):
   """Per-user metric values [len(METRICS) * len(ks), B] and top items [B, max K].
 
   Users without target pairs in the block (padding included) get zeros. rows: a
