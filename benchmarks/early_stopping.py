@@ -123,25 +123,28 @@ def run_sets(data, folder: pathlib.Path, out: dict) -> None:
           f"{r['max_abs_change']:.2%}; mean {r['mean_test_ndcg@10']:.4f}; {r['seconds']:.0f}s")
 
 
+def load(name: str, out: dict):
+  """The dataset's split; its checksum goes into out["data_checksums"]."""
+  data, protocol = prepare(DataConfig(dataset=name, data_dir=FLAGS.data_dir,
+                                      columns=tuple(FLAGS.columns),
+                                      min_rating=MIN_RATING.get(name)))
+  out["data_checksums"][name] = protocol["data_checksum"]
+  return data
+
+
 def main(argv):
   del argv
   out = {"settings": FLAGS.settings, "seed": FLAGS.seed, "versions": report.versions(),
          "cpu_count": os.cpu_count(), "results": {}, "data_checksums": {}}
   if FLAGS.sets_from:
     name = FLAGS.datasets[0]
-    data, protocol = prepare(DataConfig(dataset=name, data_dir=FLAGS.data_dir,
-                                        columns=tuple(FLAGS.columns),
-                                        min_rating=MIN_RATING.get(name)))
-    out["data_checksums"][name] = protocol["data_checksum"]
+    data = load(name, out)
     run_sets(data, pathlib.Path(FLAGS.sets_from), out)
     if FLAGS.json:
       report.write_json_atomic(FLAGS.json, out)
     return 0
   for name in FLAGS.datasets:
-    data, protocol = prepare(DataConfig(dataset=name, data_dir=FLAGS.data_dir,
-                                        columns=tuple(FLAGS.columns),
-                                        min_rating=MIN_RATING.get(name)))
-    out["data_checksums"][name] = protocol["data_checksum"]
+    data = load(name, out)
     rows = out["results"][name] = []
     for setting in FLAGS.settings:
       rows.append(one_fit(data, parse(setting), FLAGS.seed))

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from jaxcond import models, report, train  # noqa: E402
+from jaxcond import models, report, train, train_many  # noqa: E402
 from jaxcond.graph import build_graph  # noqa: E402
 from jaxcond.pipeline import DataConfig, prepare  # noqa: E402
 
@@ -55,9 +55,9 @@ def arrangements(data, n_models: int, size: int):
   many = train.compiled_epoch(MODEL, HP, CFG.batch_size, CFG.reg, CFG.lr, data.train.n_items,
                               max_degree, size, n_models)
   singles = [[p, opt.init(p)] for p in init]
-  stack = lambda trees: jax.tree.map(lambda *xs: jnp.stack(xs), *trees)  # noqa: E731
-  stacked = [stack(init), jax.vmap(opt.init)(stack(init))]
-  graph_M = stack(graphs)
+  params_M = train_many.stack(init)
+  stacked = [params_M, jax.vmap(opt.init)(params_M)]
+  graph_M = train_many.stack(graphs)
 
   def train_one(m, epochs):
     for e in range(epochs):

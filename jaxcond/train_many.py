@@ -100,7 +100,7 @@ def _fit_group(model, data, trains, seeds, avoids, hparams, cfg, exclude_valid, 
   avoid_graphs = _same_length([build_graph(a, dense_limit=0) for a in avoid_sets])
   max_degree = max(int(a.user_degrees().max(initial=0)) for a in avoid_sets)
   keys = [jax.random.key(s) for s in seeds]
-  params = _stack([model.init(jax.random.fold_in(k, 0), data.train.n_users,
+  params = stack([model.init(jax.random.fold_in(k, 0), data.train.n_users,
                               data.train.n_items, hparams) for k in keys])
   opt_state = jax.vmap(optax.adam(cfg.lr).init)(params)
   valid_target = train_lib.validation_target(data.valid, cfg.valid_users)
@@ -108,7 +108,7 @@ def _fit_group(model, data, trains, seeds, avoids, hparams, cfg, exclude_valid, 
   live = set(rows)
   best = [(-np.inf, 0, None, None)] * n  # score, epoch, params, metrics
   history, stopped = [[] for _ in range(n)], [cfg.max_epochs] * n
-  stacked = (_stack(graphs), _stack(avoid_graphs))
+  stacked = (stack(graphs), stack(avoid_graphs))
   for epoch in range(1, cfg.max_epochs + 1):
     epoch_fn = train_lib.compiled_epoch(model, hparams, cfg.batch_size, cfg.reg, cfg.lr,
                                         data.train.n_items, max_degree, nnz, len(rows))
@@ -152,7 +152,8 @@ def _fit_group(model, data, trains, seeds, avoids, hparams, cfg, exclude_valid, 
           for m in range(n)]
 
 
-def _stack(trees):
+def stack(trees):
+  """Pytrees with the same structure and shapes, stacked along a new leading axis."""
   return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
