@@ -35,10 +35,10 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from jaxcond.core import records
 
-from jaxcond import report  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
 RATIOS = "0.05,0.1,0.25,0.5"
 SEEDS = (0, 1, 2)
 # With a LightGCN proxy only the methods that use a proxy change.
@@ -206,7 +206,7 @@ def restore(out: pathlib.Path, results: pathlib.Path, only: str | None) -> int:
         kept += 1
         continue
       path.parent.mkdir(parents=True, exist_ok=True)
-      report.write_json_atomic(path, row)
+      records.write_json_atomic(path, row)
       new += 1
     print(f"{group}: {new} rows restored, {kept} already there", flush=True)
     written += new

@@ -11,24 +11,27 @@ time of a complete condensation: proxy training, pool, and the default outer ste
 
 import dataclasses
 import pathlib
-import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import jax
+import numpy as np
+from absl import app, flags
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from jaxcond import condensation, condenser, inner, models, pool as pool_lib, report  # noqa: E402
-from jaxcond import train as train_lib  # noqa: E402
-from jaxcond.graph import build_graph  # noqa: E402
-from jaxcond.pipeline import DataConfig, prepare  # noqa: E402
+from jaxcond import condensation, models
+from jaxcond.condense import condenser, inner
+from jaxcond.condense import proxy as proxy_lib
+from jaxcond.core import records
+from jaxcond.data.pipeline import DataConfig, prepare
+from jaxcond.judging import fits
+from jaxcond.models import train as train_lib
 
 flags.DEFINE_string("data_dir", None, "Datasets folder (else $JAXCOND_DATA_DIR).")
-flags.DEFINE_string("dataset", "dianping", "Dataset.")
+flags.DEFINE_string("dataset", "dianping", "Dataset (a known name or a file of user, item).")
 flags.DEFINE_integer("steps", 30, "Timed outer iterations per inner mode.")
 flags.DEFINE_integer("official_steps", 3, "Timed outer iterations of the official inner mode.")
+flags.DEFINE_integer("outer_steps", condenser.CondenseConfig.outer_steps,
+                     "Outer steps of the whole condensation.")
+flags.DEFINE_integer("max_epochs", train_lib.TrainConfig.max_epochs, "The proxy's epoch limit.")
 flags.DEFINE_string("cache_dir", None, "Cache (the full-data proxy is reused from it).")
 flags.DEFINE_bool("train_proxy", True, "Time the proxy's training (else reuse the cached "
                   "full-data fit and report the proxy's time as not measured).")
@@ -36,15 +39,15 @@ flags.DEFINE_string("json", None, "Write the measurements here.")
 FLAGS = flags.FLAGS
 
 
-def time_steps(cfg, pool, proxy, data, sizes, hp, max_degree, n_steps):
-  graph = build_graph(data.train, dense_limit=0)
+def time_steps(cfg, inputs: condensation.LoopInputs, proxy, data, hp, n_steps):
+  """Setup, compile and median step time of the outer step `cfg` describes."""
   t0 = time.perf_counter()
-  sdata = condenser.step_data(pool, pool_lib.rows_of(pool), proxy, data.valid,
-                              graph, sizes, cfg, max_degree)
+  sdata = condenser.step_data(inputs.pool, inputs.rows, proxy, data.valid, inputs.graph,
+                              inputs.sizes, cfg, inputs.max_degree)
   jax.block_until_ready(sdata)
   setup = time.perf_counter() - t0
-  step = condenser.make_step(cfg, hp, max_degree)
-  state = condenser.init_state(sdata, cfg)
+  step = condenser.make_step(cfg, hp, inputs.max_degree)
+  state = condenser.init_state(sdata, cfg, inputs.prior)
   key = jax.random.key(0)
   t0 = time.perf_counter()
   compiled = step.lower(state, key, sdata).compile()
@@ -60,54 +63,59 @@ def time_steps(cfg, pool, proxy, data, sizes, hp, max_degree, n_steps):
           "min_step_seconds": float(np.min(times))}
 
 
+def proxy_of(data, protocol, hp, tcfg) -> tuple[dict, float | None, int | None]:
+  """The proxy's score tables, with its training seconds and epochs (None: cached)."""
+  if not FLAGS.train_proxy:
+    params, _ = fits.fit_full("bpr_mf", data, protocol, model_cfg=hp, train_cfg=tcfg, seed=0,
+                              cache_dir=FLAGS.cache_dir)
+    return proxy_lib.tables("bpr_mf", params, data.train, hp), None, None
+  t0 = time.perf_counter()
+  fit = train_lib.fit(models.get_model("bpr_mf"), data, hparams=hp, cfg=tcfg, seed=0)
+  params = {k: np.asarray(v) for k, v in fit.params.items()}
+  return (proxy_lib.tables("bpr_mf", params, data.train, hp), time.perf_counter() - t0,
+          fit.epochs)
+
+
 def main(argv):
   del argv
   cfg_data = DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir)
   data, protocol = prepare(cfg_data, cache_dir=FLAGS.cache_dir and pathlib.Path(FLAGS.cache_dir))
-  hp, tcfg = models.ModelConfig(), train_lib.TrainConfig()
-  job = condensation.JobConfig()
-  t_all = time.perf_counter()
-  t0 = time.perf_counter()
-  if FLAGS.train_proxy:
-    proxy_fit = train_lib.fit(models.get_model("bpr_mf"), data, hparams=hp, cfg=tcfg, seed=0)
-    proxy = {k: np.asarray(v) for k, v in proxy_fit.params.items()}
-    proxy_s, proxy_epochs = time.perf_counter() - t0, proxy_fit.epochs
-  else:
-    proxy, _ = condensation.fit_full("bpr_mf", data, protocol, model_cfg=hp, train_cfg=tcfg,
-                                     seed=0, cache_dir=FLAGS.cache_dir)
-    proxy_s = proxy_epochs = None
-  t0 = time.perf_counter()
-  pool = condensation.build_pool(data, proxy, job)
-  pool_s = time.perf_counter() - t0
+  hp = models.ModelConfig()
+  tcfg = train_lib.TrainConfig(max_epochs=FLAGS.max_epochs)
+  job = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=FLAGS.outer_steps))
   cfg = job.condense
-  sizes = condenser.budget_of(pool, data.train.nnz, cfg)
-  max_degree = int(data.train.user_degrees().max())
+  t_all = time.perf_counter()
+  proxy, proxy_s, proxy_epochs = proxy_of(data, protocol, hp, tcfg)
   t0 = time.perf_counter()
-  sdata = condenser.step_data(pool, pool_lib.rows_of(pool), proxy, data.valid,
-                              build_graph(data.train, dense_limit=0), sizes, cfg, max_degree)
-  result = condenser.condense(pool, sdata, cfg, hparams=hp, max_degree=max_degree, sizes=sizes)
+  inputs = condensation.loop_inputs(data, proxy, job)
+  pool_s = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  sdata = condenser.step_data(inputs.pool, inputs.rows, proxy, data.valid, inputs.graph,
+                              inputs.sizes, cfg, inputs.max_degree)
+  result = condenser.condense(inputs.pool, sdata, cfg, hparams=hp,
+                              max_degree=inputs.max_degree, sizes=inputs.sizes,
+                              state=condenser.init_state(sdata, cfg, inputs.prior))
   outer_s = time.perf_counter() - t0
   total_s = time.perf_counter() - t_all
   print(f"condensation: {total_s:.1f}s (proxy {proxy_s} s, epochs {proxy_epochs}; pool "
         f"{pool_s:.1f}s; {cfg.outer_steps} outer steps {outer_s:.1f}s)")
-  rows = {"default": time_steps(cfg, pool, proxy, data, sizes, hp, max_degree, FLAGS.steps)}
-  official_inner = inner.InnerConfig(steps=max(1, -(-sizes["total"] // 4096)), lr=5e-4,
-                                     optimizer="adam", start="fresh", update="all")
+  rows = {"default": time_steps(cfg, inputs, proxy, data, hp, FLAGS.steps)}
+  official_inner = inner.InnerConfig(steps=max(1, -(-inputs.sizes["total"] // 4096)),
+                                     lr=5e-4, optimizer="adam", start="fresh", update="all")
   official = dataclasses.replace(cfg, inner=official_inner, credit="global")
-  rows["official_inner"] = time_steps(official, pool, proxy, data, sizes, hp, max_degree,
-                                      FLAGS.official_steps)
+  rows["official_inner"] = time_steps(official, inputs, proxy, data, hp, FLAGS.official_steps)
   for name, r in rows.items():
     print(f"{name}: {r['median_step_seconds']:.3f}s per outer step (median of "
           f"{r['steps_timed']}), compile {r['compile_seconds']:.1f}s")
-  out = {"dataset": FLAGS.dataset, "candidates": pool.size, "budget": sizes,
+  out = {"dataset": FLAGS.dataset, "candidates": inputs.pool.size, "budget": inputs.sizes,
          "num_samples": cfg.num_samples, "dim": hp.dim, "outer_steps": cfg.outer_steps,
          "complete": {"total_seconds": total_s, "proxy_seconds": proxy_s,
                       "proxy_epochs": proxy_epochs, "pool_seconds": pool_s,
                       "outer_seconds": outer_s, "outer_timing": result.seconds},
          "per_step": rows, "devices": [str(d) for d in jax.devices()],
-         "protocol": protocol, "versions": report.versions()}
+         "protocol": protocol, "versions": records.versions()}
   if FLAGS.json:
-    report.write_json_atomic(FLAGS.json, out)
+    records.write_json_atomic(FLAGS.json, out)
     print(f"wrote {FLAGS.json}")
 
 

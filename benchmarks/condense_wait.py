@@ -21,12 +21,10 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import numpy as np
+from absl import app, flags
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from jaxcond import report  # noqa: E402
+from jaxcond.core import records
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 flags.DEFINE_string("before", None, "Git revision to compare against.", required=True)
@@ -91,7 +89,7 @@ def main(argv):
   head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
                         text=True, check=True).stdout.strip()
   out = {"before": FLAGS.before, "after": f"working tree at {head}",
-         "condense_args": FLAGS.condense_args, "versions": report.versions(),
+         "condense_args": FLAGS.condense_args, "versions": records.versions(),
          "cpu_count": os.cpu_count(), "runs": {"before": [], "after": []}}
   with tempfile.TemporaryDirectory() as tmp:
     trees = {"before": extract(FLAGS.before, pathlib.Path(tmp) / "before"), "after": ROOT}
@@ -104,8 +102,8 @@ def main(argv):
   out["summary"] = summary(out["runs"])
   print(table(out))
   if FLAGS.json:
-    report.write_json_atomic(FLAGS.json, out)
-    report.write_text_atomic(pathlib.Path(FLAGS.json).with_suffix(".md"), table(out) + "\n")
+    records.write_json_atomic(FLAGS.json, out)
+    records.write_text_atomic(pathlib.Path(FLAGS.json).with_suffix(".md"), table(out) + "\n")
 
 
 if __name__ == "__main__":

@@ -16,17 +16,16 @@ chosen epoch, and the mean and largest change of test NDCG@10 against the refere
 
 import os
 import pathlib
-import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import numpy as np
+from absl import app, flags
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from jaxcond import cache, models, report, train  # noqa: E402
-from jaxcond.interactions import Interactions  # noqa: E402
-from jaxcond.pipeline import DataConfig, prepare  # noqa: E402
+from jaxcond import models
+from jaxcond.core import npz, records
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.pipeline import DataConfig, prepare
+from jaxcond.models import train
 
 flags.DEFINE_list("datasets", ["ml-1m", "dianping"], "Datasets (names or files).")
 flags.DEFINE_list("settings", ["0:1:10", "2000:1:10", "1000:1:10", "1000:2:5", "500:2:5"],
@@ -83,7 +82,7 @@ def judged_sets(folder: pathlib.Path, train_pairs) -> dict:
   out = {}
   for path in sorted(folder.glob("seed*/sets.npz")):
     seed = int(path.parent.name[4:])
-    arrays, meta = cache.load_arrays(path)
+    arrays, meta = npz.load_arrays(path)
     for name in meta["avoid"]:
       out[f"{name} seed {seed}"] = (Interactions.from_pairs(
           arrays[f"{name}_users"], arrays[f"{name}_items"], n_users=train_pairs.n_users,
@@ -134,14 +133,14 @@ def load(name: str, out: dict):
 
 def main(argv):
   del argv
-  out = {"settings": FLAGS.settings, "seed": FLAGS.seed, "versions": report.versions(),
+  out = {"settings": FLAGS.settings, "seed": FLAGS.seed, "versions": records.versions(),
          "cpu_count": os.cpu_count(), "results": {}, "data_checksums": {}}
   if FLAGS.sets_from:
     name = FLAGS.datasets[0]
     data = load(name, out)
     run_sets(data, pathlib.Path(FLAGS.sets_from), out)
     if FLAGS.json:
-      report.write_json_atomic(FLAGS.json, out)
+      records.write_json_atomic(FLAGS.json, out)
     return 0
   for name in FLAGS.datasets:
     data = load(name, out)
@@ -152,10 +151,10 @@ def main(argv):
       print(f"{name} {setting}: best epoch {r['best_epoch']} of {r['epochs']}, "
             f"{r['seconds']:.1f}s, test ndcg@10 {r['test_ndcg@10']:.4f}", flush=True)
       if FLAGS.json:
-        report.write_json_atomic(FLAGS.json, out)
+        records.write_json_atomic(FLAGS.json, out)
   print(table(out["results"]))
   if FLAGS.json:
-    report.write_text_atomic(pathlib.Path(FLAGS.json).with_suffix(".md"),
+    records.write_text_atomic(pathlib.Path(FLAGS.json).with_suffix(".md"),
                              table(out["results"]) + "\n")
   return 0 if all(np.isfinite(r["test_ndcg@10"]) for rows in out["results"].values()
                   for r in rows) else 1

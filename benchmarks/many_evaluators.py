@@ -11,21 +11,19 @@ milliseconds per model-epoch, and each arrangement's speed-up over one at a time
 
 import concurrent.futures
 import os
-import pathlib
-import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import app, flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from jaxcond import models, report, train, train_many  # noqa: E402
-from jaxcond.graph import build_graph  # noqa: E402
-from jaxcond.pipeline import DataConfig, prepare  # noqa: E402
+from jaxcond import models
+from jaxcond.core import records
+from jaxcond.data.pipeline import DataConfig, prepare
+from jaxcond.models import train, train_many
+from jaxcond.models.graph import build_graph
 
 flags.DEFINE_string("dataset", "ml-100k", "Dataset (name or file).")
 flags.DEFINE_list("columns", ["user", "item"], "For files: user,item[,rating[,timestamp]].")
@@ -92,7 +90,7 @@ def main(argv):
   size = max(1, round(FLAGS.ratio * data.train.nnz))
   out = {"dataset": FLAGS.dataset, "data_checksum": protocol["data_checksum"],
          "models": FLAGS.models, "pairs_per_set": size, "devices": str(jax.devices()),
-         "cpu_count": os.cpu_count(), "versions": report.versions(), "ms_per_model_epoch": {}}
+         "cpu_count": os.cpu_count(), "versions": records.versions(), "ms_per_model_epoch": {}}
   for name, run in arrangements(data, FLAGS.models, size).items():
     run(1)  # compile
     times = []
@@ -107,7 +105,7 @@ def main(argv):
   for name, ms in out["ms_per_model_epoch"].items():
     print(f"{name}: {ms:.2f} ms per model-epoch ({out['speedup'][name]:.2f}x one at a time)")
   if FLAGS.json:
-    report.write_json_atomic(FLAGS.json, out)
+    records.write_json_atomic(FLAGS.json, out)
 
 
 if __name__ == "__main__":

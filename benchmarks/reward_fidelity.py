@@ -15,7 +15,7 @@ Sets (all of exactly round(r N) pairs): the outer loop's own sets at --loop_step
 proxy heuristics and random samples, random swaps of 5 to 30% of the loop's start and of
 proxy_top, and mixes of the proxy's top originals and top unseen items. Each set is judged
 by the evaluator (BPR-MF trained to convergence, step-matched schedule) with every seed
-of --eval_seeds, and scored by every candidate reward (`jaxcond/rewards.py`; averaged
+of --eval_seeds, and scored by every candidate reward (`jaxcond/condense/rewards.py`; averaged
 over --reward_keys draws of the negatives). Reported per reward: Spearman's rho between
 the reward (lower is better, so its negative) and the evaluator's mean NDCG@10 on the
 selection part and on test, with 95% bootstrap intervals over sets; beside them the
@@ -31,20 +31,21 @@ import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from scipy import stats
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from experiments import common, condense  # noqa: E402
-from jaxcond import baselines, condensation, condenser, holdout, models  # noqa: E402
-from jaxcond import budget as budget_lib  # noqa: E402
-from jaxcond import proxy as proxy_lib, report, rewards, summary  # noqa: E402
-from jaxcond import train as train_lib  # noqa: E402
-from jaxcond.interactions import DataError, Interactions  # noqa: E402
+from jaxcond import baselines, condensation, models
+from jaxcond.cli import common, condense
+from jaxcond.condense import budget as budget_lib
+from jaxcond.condense import condenser, holdout, rewards
+from jaxcond.condense import proxy as proxy_lib
+from jaxcond.core import records
+from jaxcond.data.interactions import DataError, Interactions
+from jaxcond.models import train as train_lib
+from jaxcond.report import summary
 
 flags.DEFINE_string("json", None, "Where the JSON report goes (fidelity.md and .png beside).")
 flags.DEFINE_list("eval_seeds", ["0", "1", "2"], "Evaluator seeds per set.")
@@ -214,7 +215,7 @@ def evaluate_sets(data, sets, score_part, masked_part, fits_dir: pathlib.Path, s
                                   model_name="bpr_mf", model_cfg=model_cfg,
                                   train_cfg=train_cfg)
     for (name, seed), g in zip(part, got):
-      report.write_json_atomic(paths[name, seed], {"set": name, "seed": seed,
+      records.write_json_atomic(paths[name, seed], {"set": name, "seed": seed,
                                                    "selection": g["score"], "test": g["test"]})
     log(f"[{start + len(part)}/{len(todo)} fits to do, {time.perf_counter() - t0:.0f}s]")
   out = {}
@@ -355,7 +356,7 @@ def run(log=print) -> dict:
                        "selection_pairs": selection_part.nnz, "test_pairs": data.test.nnz,
                        "split_of_validation": "holdout.split_valid(valid, 1 - reward_share, 0)"},
           "job": json.loads(json.dumps(dataclasses.asdict(job), default=str)),
-          "versions": report.versions()}
+          "versions": records.versions()}
 
 
 def main(argv):
@@ -372,8 +373,8 @@ def main(argv):
   except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
   path = pathlib.Path(FLAGS.json)
-  report.write_json_atomic(path, result)
-  report.write_text_atomic(path.with_suffix(".md"), markdown(result))
+  records.write_json_atomic(path, result)
+  records.write_text_atomic(path.with_suffix(".md"), markdown(result))
   figure(result, path.with_suffix(".png"))
   print(markdown(result))
   print(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")

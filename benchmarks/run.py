@@ -4,7 +4,7 @@ how an outer iteration's time and memory grow with the data.
 python benchmarks/run.py --quick --json=/tmp/bench.json      # a few minutes
 python benchmarks/run.py --json=benchmarks/results/run.json  # sweep to 20M interactions
 
-On synthetic long-tailed data (jaxcond/synthetic.py; ML-20M's shape at 20M: 138k users,
+On synthetic long-tailed data (jaxcond/data/synthetic.py; ML-20M's shape at 20M: 138k users,
 27k items), each size in a fresh subprocess (so that its peak memory is its own):
 - the machine's peaks: a float32 matmul (GFLOP/s) and a large copy (GB/s);
 - compiled apart, medians of repeated runs: the inner training of one sample, the whole
@@ -29,19 +29,20 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import app, flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from jaxcond import budget, condensation, condenser, evaluate, mf, models  # noqa: E402
-from jaxcond import pool as pool_lib  # noqa: E402
-from jaxcond import report, reinforce, synthetic, train  # noqa: E402
-from jaxcond.graph import build_graph  # noqa: E402
-from jaxcond.split import random_split  # noqa: E402
+from jaxcond import condensation, models
+from jaxcond.condense import budget, condenser, reinforce
+from jaxcond.condense import pool as pool_lib
+from jaxcond.core import records
+from jaxcond.data import synthetic
+from jaxcond.data.split import random_split
+from jaxcond.models import evaluate, mf, train
+from jaxcond.models.graph import build_graph
 
 flags.DEFINE_bool("quick", False, "Reduced sweep (0.1M to 1M interactions), fewer repeats.")
 flags.DEFINE_list("sizes", None, "Interactions per sweep point (default: 0.1M..20M, or the "
@@ -232,7 +233,7 @@ def summarize(rows: list[dict], peak: dict) -> dict:
           "devices": jax.device_count(),
           "achieved": {"gflops": gflops, "gbs": gbs, "flops_per_byte": intensity,
                        "machine_flops_per_byte": balance},
-          "peaks": peak, "sweep": rows, "versions": report.versions(),
+          "peaks": peak, "sweep": rows, "versions": records.versions(),
           "backend": jax.default_backend(), "cpu_count": os.cpu_count()}
 
 
@@ -294,7 +295,7 @@ def main(argv):
           f"{j['outer_loop_seconds']:.1f} s, condensing {j['condense_seconds']:.1f} s, judging "
           f"({j['evaluator_fits']} evaluator fits) {j['judge_seconds']:.1f} s")
   if FLAGS.json:
-    report.write_json_atomic(FLAGS.json, result)
+    records.write_json_atomic(FLAGS.json, result)
     print(f"wrote {FLAGS.json}")
 
 

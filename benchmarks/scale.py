@@ -2,7 +2,7 @@ r"""Condenses an ML-20M-sized synthetic dataset end to end, recording time and p
 
 python benchmarks/scale.py --json=benchmarks/results/scale-ml20m.json
 
-138k users x 27k items, 20M long-tailed interactions (jaxcond/synthetic.py), split 8:1:1
+138k users x 27k items, 20M long-tailed interactions (jaxcond/data/synthetic.py), split 8:1:1
 per user; the proxy BPR-MF (--proxy_epochs epochs, no validation), its top unseen items as
 pseudo pairs, the prior, the outer loop (--outer_steps), the final selection and the
 export, with the defaults of condense.py otherwise. Evaluation is not part of it: a
@@ -11,20 +11,19 @@ process's peak resident memory after it are recorded; no users x items array is 
 (scores and rankings go in user blocks).
 """
 
-import pathlib
 import resource
-import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import jax
+from absl import app, flags
 
-import jax  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from jaxcond import condensation, condenser, export, models, pool as pool_lib  # noqa: E402
-from jaxcond import proxy as proxy_lib, report, synthetic, train  # noqa: E402
-from jaxcond.graph import build_graph  # noqa: E402
-from jaxcond.split import random_split  # noqa: E402
+from jaxcond import condensation, models
+from jaxcond.condense import condenser
+from jaxcond.condense import proxy as proxy_lib
+from jaxcond.core import records
+from jaxcond.data import export, synthetic
+from jaxcond.data.split import random_split
+from jaxcond.models import train
 
 flags.DEFINE_integer("interactions", 20_000_000, "Pairs (ML-20M: 20M).")
 flags.DEFINE_integer("users", 138_000, "Users.")
@@ -66,14 +65,7 @@ def main(argv):
 
   t0 = time.perf_counter()
   job = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=FLAGS.outer_steps))
-  pool, false_neg = condensation.build_pool(data, proxy, job)
-  rows = pool_lib.rows_of(pool, job.row_len)
-  sizes = condenser.budget_of(pool, data.train.nnz, job.condense)
-  avoid = data.train.union(false_neg)
-  graph = build_graph(avoid, dense_limit=0)
-  max_degree = int(avoid.user_degrees().max())
-  prior = proxy_lib.prior_logits(pool, proxy_lib.scores_of(proxy, pool.users_C, pool.items_C),
-                                 job.prior_scale)
+  pool, _, rows, sizes, graph, max_degree, prior = condensation.loop_inputs(data, proxy, job)
   done("pool", t0, candidates=pool.size, pseudo=pool.size - pool.n_original)
 
   t0 = time.perf_counter()
@@ -100,9 +92,9 @@ def main(argv):
             "settings": {k: getattr(FLAGS, k) for k in ("interactions", "users", "items",
                                                          "proxy_epochs", "outer_steps", "dim")},
             "per_step_seconds": result.seconds["per_step_median"],
-            "devices": jax.device_count(), "versions": report.versions()}
+            "devices": jax.device_count(), "versions": records.versions()}
   if FLAGS.json:
-    report.write_json_atomic(FLAGS.json, record)
+    records.write_json_atomic(FLAGS.json, record)
     print(f"wrote {FLAGS.json}")
   print(f"peak RSS {record['peak_rss_gib']:.2f} GiB; outer step "
         f"{result.seconds['per_step_median']:.2f} s (median)")

@@ -13,13 +13,13 @@ import json
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from experiments import common, condense  # noqa: E402
-from jaxcond import condensation, report, tail as tail_lib  # noqa: E402
-from jaxcond.interactions import DataError  # noqa: E402
+from jaxcond import condensation
+from jaxcond.cli import common, condense
+from jaxcond.condense import tail as tail_lib
+from jaxcond.core import records
+from jaxcond.data.interactions import DataError
 
 
 def variants(cfg: condensation.JobConfig) -> dict:
@@ -110,7 +110,7 @@ def main(argv):
         rep = condensation.run(data, protocol, vcfg, model_cfg=common.model_config(),
                                train_cfg=common.train_config(), out_dir=out / name,
                                cache_dir=common.cache_dir(), log=lambda s: print(s, flush=True))
-        report.write_json_atomic(path, rep)
+        records.write_json_atomic(path, rep)
       done[name] = rep
       rows += rows_of(name, rep)
       if same is not None:
@@ -119,9 +119,9 @@ def main(argv):
     sys.exit(f"error: {e}")
   text = table(rows)
   print(text)
-  report.write_json_atomic(out / "ablate.json", {"rows": rows, "protocol": protocol,
+  records.write_json_atomic(out / "ablate.json", {"rows": rows, "protocol": protocol,
                                                  "flags": FLAGS.flags_into_string()})
-  report.write_text_atomic(out / "ablate.md", text + "\n")
+  records.write_text_atomic(out / "ablate.md", text + "\n")
   print(f"wrote {out / 'ablate.json'} and ablate.md")
 
 

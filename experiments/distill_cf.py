@@ -10,19 +10,16 @@ the full training data, with the run's history, settings, protocol and versions.
 """
 
 import dataclasses
-import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import numpy as np
+from absl import app, flags
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from experiments import common  # noqa: E402
-from jaxcond import atomic, report  # noqa: E402
-from jaxcond import distill_cf as dcf  # noqa: E402
-from jaxcond.interactions import DataError  # noqa: E402
+from jaxcond.baselines import distill_cf as dcf
+from jaxcond.cli import common
+from jaxcond.core import atomic, records
+from jaxcond.data.interactions import DataError
 
 _C = dcf.DistillConfig()
 flags.DEFINE_integer("synthetic_users", _C.n_users, "Synthetic users to learn (the budget).")
@@ -68,7 +65,7 @@ def main(argv):
     cfg = distill_config()
     data, protocol = common.load_data()
     result = {"config": dataclasses.asdict(cfg), "protocol": protocol,
-              "versions": report.versions(), "published": PUBLISHED}
+              "versions": records.versions(), "published": PUBLISHED}
     if FLAGS.users_from:
       with np.load(FLAGS.users_from) as npz:
         users, start_rows = npz["users"], npz["start_rows"]

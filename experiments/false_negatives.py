@@ -8,16 +8,14 @@ python experiments/false_negatives.py --flagfile=experiments/flags/dianping.flag
 Writes <output_dir>/false_negatives.json and prints a table.
 """
 
-import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from experiments import common  # noqa: E402
-from jaxcond import false_negatives, report  # noqa: E402
-from jaxcond.interactions import DataError  # noqa: E402
+from jaxcond.cli import common
+from jaxcond.core import records
+from jaxcond.data.interactions import DataError
+from jaxcond.judging import false_negatives
 
 flags.DEFINE_float("rho", 0.9, "k_u = max(5, floor(rho * |I_u|)) flagged items per user.")
 flags.DEFINE_float("hide_fraction", 0.1, "Share of each user's training pairs hidden.")
@@ -49,7 +47,7 @@ def main(argv):
         f"floor({rep['rho']} |I_u|))")
   print(table(rep))
   common.write_result("false_negatives.json", dict(rep, protocol=protocol,
-                                                   versions=report.versions()))
+                                                   versions=records.versions()))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,10 @@ share. Writes <output_dir>/kendall.json and kendall.md.
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from jaxcond import rank_report, report  # noqa: E402
+from jaxcond.core import records
+from jaxcond.report import rank_report
 
 flags.DEFINE_string("output_dir", None, "Where kendall.json and kendall.md go.",
                     required=True)
@@ -58,9 +57,9 @@ def main(argv):
     sys.exit(f"error: {e}")
   out = pathlib.Path(FLAGS.output_dir)
   out.mkdir(parents=True, exist_ok=True)
-  report.write_json_atomic(out / "kendall.json", tau)
+  records.write_json_atomic(out / "kendall.json", tau)
   text = markdown(tau)
-  report.write_text_atomic(out / "kendall.md", text)
+  records.write_text_atomic(out / "kendall.md", text)
   print(text)
 
 

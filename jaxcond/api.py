@@ -1,12 +1,13 @@
-"""A few-line Python API for notebooks: load a dataset, condense it, evaluate, export.
+"""A few-line Python API for notebooks: load a dataset, condense it, judge, evaluate, export.
 
-  import jaxcond.api as jc
+  import jaxcond as jc
   ds = jc.load("ml-100k", min_rating=3)
   res = jc.condense(ds, ratio=0.25, out_dir="runs/ml-100k-condensed")
   print(res.table())
 
-Options carry the names of experiments/condense.py's flags (inner training: `inner_<field>`,
-and `reward`) and default to the same dataclasses the CLI's flags default to.
+(`import jaxcond.api as jc` is the same.) Options carry the names of `jaxcond condense`'s
+flags (inner training: `inner_<field>`, and `reward`) and default to the same dataclasses
+the CLI's flags default to.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ from typing import Callable
 
 import numpy as np
 
-from jaxcond import condensation, condenser, export as export_lib, inner, models, report, summary
-from jaxcond import train as train_lib
-from jaxcond.interactions import DataError, Interactions
-from jaxcond.pipeline import DataConfig, prepare
-from jaxcond.split import DatasetSplit
+from jaxcond import condensation, models
+from jaxcond.condense import condenser, inner
+from jaxcond.core import records
+from jaxcond.data import export as export_lib
+from jaxcond.data.interactions import DataError, Interactions
+from jaxcond.data.pipeline import DataConfig, prepare
+from jaxcond.data.split import DatasetSplit
+from jaxcond.judging import fits, sets
+from jaxcond.models import train as train_lib
+from jaxcond.report import summary
 
 
 def _fields(cls, skip=()) -> list[str]:
@@ -153,7 +159,7 @@ def condense(dataset: Dataset, ratio: float = condenser.CondenseConfig.ratio, *,
              **options) -> Result:
   """Condenses `dataset`'s training split once per seed, as experiments/condense.py does.
 
-  Writes out_dir/report.json, report.md and figures (jaxcond.summary), and every seed's
+  Writes out_dir/report.json, report.md and figures (jaxcond.report.summary), and every seed's
   condensed set under out_dir/seed<k>/; finished seeds and checkpoints found there are
   resumed (resume=False: start afresh). options: fields of CondenseConfig, JobConfig,
   ModelConfig and TrainConfig by name, of InnerConfig as inner_<name> (e.g. outer_steps=50,
@@ -166,7 +172,7 @@ def condense(dataset: Dataset, ratio: float = condenser.CondenseConfig.ratio, *,
   rep = condensation.run(dataset.split, dataset.protocol, job, model_cfg=model_cfg,
                          train_cfg=train_cfg, out_dir=out, cache_dir=dataset.cache_dir,
                          log=log or (lambda s: None), **run_options)
-  report.write_json_atomic(out / "report.json", rep)
+  records.write_json_atomic(out / "report.json", rep)
   summary.write(rep, out)
   return Result(rep, out, dataset)
 
@@ -184,7 +190,7 @@ def evaluate(dataset: Dataset, train: Interactions, model: str = "bpr_mf", *, se
   if (train.n_users, train.n_items) != (dataset.train.n_users, dataset.train.n_items):
     raise ValueError(f"train has {train.n_users} users x {train.n_items} items, the dataset "
                      f"{dataset.train.n_users} x {dataset.train.n_items}: not its id space")
-  _, metrics = condensation.evaluate_on(
+  _, metrics = fits.evaluate_on(
       model, dataset.split, train, seed=seed, log=log,
       model_cfg=models.ModelConfig(**_pick(options, _MODEL)),
       train_cfg=train_lib.TrainConfig(**_pick(options, _TRAIN)))
@@ -199,3 +205,27 @@ def export(interactions: Interactions, dataset: Dataset, out_dir, name: str = "c
   s = dataset.split
   return export_lib.export_condensed(out_dir, name, interactions, s.valid, s.test,
                                      pseudo_N=pseudo_N)
+
+
+def judge(dataset: Dataset, train, *, baselines=sets.DEFAULT_BASELINES, seeds=(0, 1, 2),
+          eval_models=("bpr_mf",), out_dir=None, log: Callable[[str], None] | None = print,
+          **options) -> dict:
+  """Judges a finished set, as `jaxcond judge` does: `train` is Interactions in the dataset's
+  id space or the path of a delimited file of (user, item) pairs in original ids. Returns
+  the report (retention beside the full data and the same-size `baselines`); with out_dir,
+  also writes it there as report.json.
+
+  options: ModelConfig and TrainConfig fields (dim, lr, max_epochs, ...).
+  """
+  _check(options, [*_MODEL, *_TRAIN], "judge")
+  if not isinstance(train, Interactions):
+    train = sets.read_set(train, dataset.train)
+  rep = sets.judge_set(dataset.split, dataset.protocol, train,
+                       model_cfg=models.ModelConfig(**_pick(options, _MODEL)),
+                       train_cfg=train_lib.TrainConfig(**_pick(options, _TRAIN)),
+                       seeds=tuple(seeds), eval_models=tuple(eval_models),
+                       names=tuple(baselines), cache_dir=dataset.cache_dir,
+                       log=log or (lambda s: None))
+  if out_dir is not None:
+    records.write_json_atomic(pathlib.Path(out_dir) / "report.json", rep)
+  return rep

@@ -9,15 +9,18 @@ import sys
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
 os.environ["JAX_PLATFORMS"] = "cpu"
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from jaxcond import condenser, inner, mf, models, pool as pool_lib, sharding, train  # noqa: E402
-from jaxcond import evaluate as evaluate_lib  # noqa: E402
-from jaxcond.graph import build_graph  # noqa: E402
-from jaxcond.interactions import Interactions  # noqa: E402
-from jaxcond.models import ModelConfig  # noqa: E402
-from jaxcond.split import random_split  # noqa: E402
+from jaxcond import models
+from jaxcond.condense import condenser, inner
+from jaxcond.condense import pool as pool_lib
+from jaxcond.core import sharding
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.split import random_split
+from jaxcond.models import ModelConfig, mf, train
+from jaxcond.models import evaluate as evaluate_lib
+from jaxcond.models.graph import build_graph
 
 HP = ModelConfig(dim=8)
 

@@ -9,12 +9,14 @@ import subprocess
 import sys
 
 import pytest
+from conftest import write_user_file
 
 import jaxcond.api as jc
-from jaxcond import condensation, condenser, models, readers
-from jaxcond import train as train_lib
-from conftest import write_user_file
-from jaxcond.interactions import Interactions
+from jaxcond import condensation, models
+from jaxcond.condense import condenser
+from jaxcond.data import readers
+from jaxcond.data.interactions import Interactions
+from jaxcond.models import train as train_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(outer_steps=3, max_epochs=2, min_epochs=0, dim=8, rho=0.2, tail_quantile=0.1,
@@ -107,7 +109,7 @@ def test_defaults_are_the_clis(ds):
   # The configs experiments/condense.py builds from its default flags, in a fresh process.
   code = (
       "import dataclasses, json, sys\n"
-      "from experiments import common, condense\n"
+      "from jaxcond.cli import common, condense\n"
       "condense.FLAGS(sys.argv)\n"
       "print(json.dumps({'job': dataclasses.asdict(condense.job_config()),\n"
       "  'model': dataclasses.asdict(common.model_config()),\n"

@@ -1,6 +1,6 @@
 import pytest
 
-from jaxcond import atomic
+from jaxcond.core import atomic
 
 
 def test_replaces_only_on_success(tmp_path):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from jaxcond import baselines as B
-from jaxcond.interactions import Interactions
+from jaxcond.baselines import samplers, svp
+from jaxcond.data.interactions import Interactions
 
 CHEAP = ("random", "stratified", "random_users", "head_users", "kcenter", "proxy_top",
          "proxy_pseudo", "proxy_half")
@@ -62,16 +63,16 @@ def test_random_is_condensations_random_draw(train):
 
 def test_apportion_hand_cases():
   rng = np.random.default_rng(0)
-  k = B.apportion(np.array([3, 3, 3]), 4, np.array([3, 3, 3]), rng)
+  k = samplers.apportion(np.array([3, 3, 3]), 4, np.array([3, 3, 3]), rng)
   assert sorted(k.tolist()) == [1, 1, 2]
   # caps bind: the capped user takes its cap, the rest goes to the others by weight
-  k = B.apportion(np.array([10, 1, 1]), 6, np.array([2, 10, 10]), rng)
+  k = samplers.apportion(np.array([10, 1, 1]), 6, np.array([2, 10, 10]), rng)
   assert k.tolist() == [2, 2, 2]
   # weight 0 never gets a pair, even with room
-  k = B.apportion(np.array([0, 1, 1]), 3, np.array([5, 2, 2]), rng)
+  k = samplers.apportion(np.array([0, 1, 1]), 3, np.array([5, 2, 2]), rng)
   assert k.tolist() == [0, 2, 1] or k.tolist() == [0, 1, 2]
   with pytest.raises(ValueError, match="cannot place"):
-    B.apportion(np.array([1, 1]), 5, np.array([2, 2]), rng)
+    samplers.apportion(np.array([1, 1]), 5, np.array([2, 2]), rng)
 
 
 @pytest.mark.parametrize("ratio", [0.1, 0.25, 0.5])
@@ -129,16 +130,16 @@ def test_forgetting_counts_on_a_hand_made_trajectory():
                           [0, 0, 1, 0, 1]], bool)
   # pair 0: 1 0 1 0 0 -> forgotten twice; pair 1: never learned; pair 2: learned at epoch 2,
   # never forgotten; pair 3: 1 1 0 1 0 -> twice; pair 4: 1 0 1 0 1 -> twice.
-  track = B.forgetting_init(5)
+  track = svp.forgetting_init(5)
   for row in correct_ExN:
-    track = B.forgetting_update(track, row)
+    track = svp.forgetting_update(track, row)
   assert np.asarray(track.forgotten_N).tolist() == [2, 0, 0, 2, 2]
   assert np.asarray(track.learned_N).tolist() == [True, False, True, True, True]
   assert np.asarray(track.incorrect_N).tolist() == [3, 5, 1, 2, 2]
   stats = {k: np.asarray(v) for k, v in track._asdict().items()}
   stats["epochs"] = 5
-  assert B.forgetting_scores(stats, "transitions").tolist() == [2, 6, 0, 2, 2]
-  assert B.forgetting_scores(stats, "incorrect").tolist() == [0.6, 1.0, 0.2, 0.4, 0.4]
+  assert svp.forgetting_scores(stats, "transitions").tolist() == [2, 6, 0, 2, 2]
+  assert svp.forgetting_scores(stats, "incorrect").tolist() == [0.6, 1.0, 0.2, 0.4, 0.4]
 
 
 def _forgetting_reference(correct_ExN):
@@ -153,7 +154,7 @@ def _forgetting_reference(correct_ExN):
 
 def test_the_jitted_epoch_records_every_pair_once_per_epoch(train):
   cfg = B.BaselineConfig(svp_epochs=4, svp_batch=64, svp_dim=4, svp_lr=0.05)
-  stats = B.svp_forgetting(train, seed=0, cfg=cfg, trajectory=True)
+  stats = svp.svp_forgetting(train, seed=0, cfg=cfg, trajectory=True)
   traj = stats["correct_ExN"]
   assert traj.shape == (4, train.nnz)
   assert stats["forgotten_N"].tolist() == _forgetting_reference(traj).tolist()
@@ -171,7 +172,7 @@ def _fake_stats(train, forgotten_N):
 
 def test_svp_cf_keeps_the_most_forgotten_pairs(train, monkeypatch):
   forgotten_N = np.random.default_rng(4).integers(0, 5, train.nnz)
-  monkeypatch.setattr(B, "svp_forgetting", lambda t, seed, cfg: _fake_stats(t, forgotten_N))
+  monkeypatch.setattr(svp, "svp_forgetting", lambda t, seed, cfg: _fake_stats(t, forgotten_N))
   budget = B.budget_for(train.nnz, 0.25)
   sel = B.select("svp_cf", train, budget, seed=0)
   keys = train.users().astype(np.int64) * train.n_items + train.indices
@@ -207,16 +208,16 @@ def test_kcenter_greedy_equals_brute_force():
   rng = np.random.default_rng(7)
   points = rng.integers(-5, 6, size=(9, 2)).astype(np.float32)
   for first in (0, 4, 8):
-    got = B.kcenter_order(points, first)
+    got = samplers.kcenter_order(points, first)
     assert got.tolist() == _kcenter_brute_force(points, first, 9)
   # weighted stop: stops as soon as the picked weights reach the budget
-  got = B.kcenter_order(points, 0, np.full(9, 3), budget=7)
+  got = samplers.kcenter_order(points, 0, np.full(9, 3), budget=7)
   assert got.tolist() == _kcenter_brute_force(points, 0, 3)
   # the greedy 2-approximation: its radius is at most twice the optimal k-center radius
   k = 3
   radius = lambda c: max(min(np.linalg.norm(p - points[j]) for j in c) for p in points)  # noqa
   best = min(radius(c) for c in itertools.combinations(range(9), k))
-  assert radius(B.kcenter_order(points, 0)[:k]) <= 2 * best + 1e-6
+  assert radius(samplers.kcenter_order(points, 0)[:k]) <= 2 * best + 1e-6
 
 
 def test_proxy_top_picks_the_highest_scored_pairs():

@@ -42,7 +42,7 @@ def test_run_writes_the_contract_keys(tmp_path):
 
 def test_outer_trajectory_rows_and_resume(tmp_path, user_file):
   out = tmp_path / "traj"
-  args = [sys.executable, str(ROOT / "benchmarks" / "outer_trajectory.py"),
+  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "outer_trajectory.py"),
           f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
           "--steps=3,0", "--max_epochs=2", "--min_epochs=0", "--dim=8", "--rho=0.2",
           "--tail_tau=0", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
@@ -86,7 +86,7 @@ def test_holdout_check_judges_every_saved_step(tmp_path, user_file):
   proc = run("experiments/condense.py")
   assert proc.returncode == 0, proc.stderr
   chosen = json.loads((out / "report.json").read_text())["holdout"][0]
-  proc = run("benchmarks/holdout_check.py")
+  proc = run("benchmarks/studies/holdout_check.py")
   assert proc.returncode == 0, proc.stderr
   rep = json.loads((out / "holdout_check.json").read_text())
   rows = rep["rows"]
@@ -97,10 +97,10 @@ def test_holdout_check_judges_every_saved_step(tmp_path, user_file):
   # The chosen step's set is the exported one: its evaluation repeats the report's.
   test = json.loads((out / "report.json").read_text())["condensed"]["test"]["ndcg@10"]
   assert [r["test_ndcg@10"] for r in rows if r["chosen"]] == [pytest.approx(test, rel=1e-6)]
-  again = run("benchmarks/holdout_check.py")
+  again = run("benchmarks/studies/holdout_check.py")
   assert again.returncode == 0 and json.loads((out / "holdout_check.json").read_text())[
       "rows"] == rows
-  off = run("benchmarks/holdout_check.py", "--holdout_every=0")
+  off = run("benchmarks/studies/holdout_check.py", "--holdout_every=0")
   assert off.returncode != 0 and "--holdout_every must be set" in off.stderr
 
 
@@ -125,7 +125,8 @@ def _numpy_ease_ndcg10(data, subset, l2: float) -> float:
 
 
 def test_ease_l2_curves_match_numpy_and_the_recorded_check(tmp_path, user_file):
-  from jaxcond import baselines, pipeline
+  from jaxcond import baselines
+  from jaxcond.data import pipeline
   cfg = pipeline.DataConfig(dataset=str(user_file), columns=("who", "what"))
   data, _ = pipeline.prepare(cfg, cache_dir=tmp_path / "cache", log=lambda _: None)
   budget = baselines.budget_for(data.train.nnz, 0.25)
@@ -143,8 +144,9 @@ def test_ease_l2_curves_match_numpy_and_the_recorded_check(tmp_path, user_file):
                                  "per_seed": {"random": row("random", 0.0),
                                               "stratified": row("stratified", 1e-3)}}))
   out = tmp_path / "ease"
-  args = [sys.executable, str(ROOT / "benchmarks" / "ease_l2.py"), f"--dataset={user_file}",
-          "--columns=who,what", "--ratio=0.25", "--seeds=0,1", "--methods=random,stratified",
+  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "ease_l2.py"),
+          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0,1",
+          "--methods=random,stratified",
           "--l2=50,5,500", f"--kendall={kendall}", f"--output_dir={out}",
           f"--cache_dir={tmp_path / 'cache'}"]
   env = dict(os.environ, JAX_PLATFORMS="cpu")

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcond import budget
+from jaxcond.condense import budget
 
 
 @pytest.mark.parametrize("n,target,scale", [(10, 2.5, 1.0), (1000, 250.0, 5.0),

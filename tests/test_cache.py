@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from jaxcond import cache
-from jaxcond.interactions import DataError
-from jaxcond.split import random_split
+from jaxcond.core import npz
+from jaxcond.data import cache
+from jaxcond.data.interactions import DataError
+from jaxcond.data.split import random_split
 
 
 def test_round_trip_keeps_everything(tmp_path, random_interactions):
@@ -43,14 +44,14 @@ def test_settings_key_depends_on_every_setting():
 def test_arrays_round_trip_and_corruption(tmp_path):
   path = tmp_path / "fits" / "a.npz"
   arrays = {"user": np.arange(6.0).reshape(2, 3), "item": np.ones((4, 3), np.float32)}
-  cache.save_arrays(path, arrays, {"metrics": {"ndcg@10": 0.5}})
-  back, meta = cache.load_arrays(path)
+  npz.save_arrays(path, arrays, {"metrics": {"ndcg@10": 0.5}})
+  back, meta = npz.load_arrays(path)
   assert meta["metrics"] == {"ndcg@10": 0.5}
   for k in arrays:
     np.testing.assert_array_equal(back[k], arrays[k])
-  cache.save_arrays(path, {"user": arrays["user"] + 1}, {"checksum": "x"})
+  npz.save_arrays(path, {"user": arrays["user"] + 1}, {"checksum": "x"})
   raw = bytearray(path.read_bytes())
   raw[len(raw) // 2] ^= 0xFF
   path.write_bytes(bytes(raw))
   with pytest.raises(DataError, match="a.npz"):
-    cache.load_arrays(path)
+    npz.load_arrays(path)

@@ -6,8 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from jaxcond import checkpoint
-from jaxcond.interactions import DataError
+from jaxcond.core import checkpoint
+from jaxcond.data.interactions import DataError
 
 
 def _state(seed=0):

@@ -5,11 +5,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from jaxcond import condensation, condenser, readers, tail as tail_lib
-from jaxcond import train as train_lib
-from jaxcond.interactions import Interactions
+from jaxcond import condensation
+from jaxcond.condense import condenser
+from jaxcond.condense import tail as tail_lib
+from jaxcond.data import readers
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.split import random_split
 from jaxcond.models import ModelConfig
-from jaxcond.split import random_split
+from jaxcond.models import train as train_lib
 
 
 @pytest.fixture(scope="module")

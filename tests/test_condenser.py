@@ -7,13 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcond import condenser, inner, pool as pool_lib
-from jaxcond import train as train_lib
-from jaxcond.graph import build_graph
-from jaxcond.interactions import Interactions
+from jaxcond.condense import condenser, inner
+from jaxcond.condense import pool as pool_lib
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.pipeline import DataConfig, prepare
+from jaxcond.data.split import random_split
 from jaxcond.models import ModelConfig, get_model
-from jaxcond.pipeline import DataConfig, prepare
-from jaxcond.split import random_split
+from jaxcond.models import train as train_lib
+from jaxcond.models.graph import build_graph
 
 HP = ModelConfig(dim=8)
 

@@ -1,4 +1,4 @@
-"""Tests of jaxcond.datasets: synthetic folders always, the real files when present."""
+"""Tests of jaxcond.data.datasets: synthetic folders always, the real files when present."""
 
 import gzip
 import hashlib
@@ -9,8 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from jaxcond import datasets, readers
-from jaxcond.interactions import TEST, TRAIN, VALID, DataError
+from jaxcond.data import datasets, readers
+from jaxcond.data.interactions import TEST, TRAIN, VALID, DataError
 
 # name: (users, items, unique pairs, rows, (train, valid, test) rows or None), from the
 # summary table and per-dataset notes of the datasets' README.

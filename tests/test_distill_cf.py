@@ -6,10 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcond import distill_cf as dcf
-from jaxcond import ease, split
-from jaxcond import evaluate as evaluate_lib
-from jaxcond.interactions import Interactions
+from jaxcond.baselines import distill_cf as dcf
+from jaxcond.data import split
+from jaxcond.data.interactions import Interactions
+from jaxcond.models import ease
+from jaxcond.models import evaluate as evaluate_lib
 
 
 def _rows(shape, seed=0, p=0.4):

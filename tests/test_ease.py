@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jaxcond import ease
-from jaxcond.interactions import DataError, Interactions
+from jaxcond.data.interactions import DataError, Interactions
+from jaxcond.models import ease
 
 
 def test_closed_form_solves_its_objective():

@@ -1,18 +1,17 @@
-"""Tests for jaxcond.evaluate against a plain-numpy reference and hand-computed values."""
+"""Tests for jaxcond.models.evaluate against a plain-numpy reference and hand-computed values."""
 
 import math
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
+import pytest
 
-from jaxcond import evaluate as evaluate_lib  # noqa: E402
-from jaxcond.evaluate import evaluate  # noqa: E402
-from jaxcond.interactions import Interactions  # noqa: E402
-
+from jaxcond.data.interactions import Interactions
+from jaxcond.models import evaluate as evaluate_lib
+from jaxcond.models.evaluate import evaluate
 
 # --- scorers (module level: hashable and stable, so compiled steps are reused) ---
 

@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 
-from jaxcond import experiment, models, train
-from jaxcond.interactions import Interactions
-from jaxcond.split import given_split, random_split
+from jaxcond import models
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.split import given_split, random_split
+from jaxcond.judging import experiment
+from jaxcond.models import train
 
 
 def test_train_and_evaluate_reports_protocol_and_masks_valid():

@@ -1,4 +1,4 @@
-"""Tests of jaxcond.export: what is written reads back (jaxcond.readers) unchanged."""
+"""Tests of jaxcond.data.export: what is written reads back (jaxcond.data.readers) unchanged."""
 
 import dataclasses
 import gzip
@@ -7,10 +7,11 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from jaxcond import export, preprocess, readers
-from jaxcond.interactions import TEST, TRAIN, VALID, DataError, Interactions
+from jaxcond.data import export, preprocess, readers
+from jaxcond.data.interactions import TEST, TRAIN, VALID, DataError, Interactions
 
 
 def _pairs(inter):

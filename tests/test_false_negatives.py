@@ -3,11 +3,11 @@ import itertools
 import numpy as np
 import pytest
 
-from jaxcond import false_negatives as fn
-from jaxcond.interactions import DataError, Interactions
+from jaxcond.data.interactions import DataError, Interactions
+from jaxcond.data.split import random_split
+from jaxcond.judging import false_negatives as fn
 from jaxcond.models import ModelConfig
-from jaxcond.split import random_split
-from jaxcond.train import TrainConfig
+from jaxcond.models.train import TrainConfig
 
 
 def _pairs(rows, n_items):

@@ -1,7 +1,7 @@
 import numpy as np
 
-from jaxcond.graph import build_graph, positives_bitmap
-from jaxcond.interactions import Interactions
+from jaxcond.data.interactions import Interactions
+from jaxcond.models.graph import build_graph, positives_bitmap
 
 
 def test_weights_are_symmetric_normalisation():

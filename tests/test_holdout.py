@@ -6,11 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from jaxcond import cache, condensation, condenser, holdout, pool as pool_lib
-from jaxcond import train as train_lib
-from jaxcond.interactions import Interactions
+from jaxcond import condensation
+from jaxcond.condense import condenser, holdout, starts
+from jaxcond.condense import pool as pool_lib
+from jaxcond.core import npz
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.split import random_split
+from jaxcond.judging import fits
 from jaxcond.models import ModelConfig
-from jaxcond.split import random_split
+from jaxcond.models import train as train_lib
 
 
 def _valid(n_users=40, seed=0):
@@ -129,7 +133,7 @@ def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data, monkey
   record = json.loads((seed_dir / condensation.SEED_RECORD).read_text())
   assert chosen.pop("seed") == 0 and record["holdout"] == chosen
   last, _ = holdout.load_snapshot(seed_dir / "snapshots" / "step4.npz")  # the loop's end
-  state, _ = cache.load_arrays(seed_dir / condensation.CHECKPOINT)
+  state, _ = npz.load_arrays(seed_dir / condensation.CHECKPOINT)
   np.testing.assert_array_equal(last, state["leaf000"])  # State's first leaf: the logits
 
   logs = []
@@ -146,8 +150,8 @@ def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data, monkey
 
 
 def _proxy(tmp_path, data, cfg, train_cfg):
-  from jaxcond import proxy as proxy_lib
-  params, _ = condensation.fit_full("bpr_mf", data, {"data_checksum": "synthetic"},
+  from jaxcond.condense import proxy as proxy_lib
+  params, _ = fits.fit_full("bpr_mf", data, {"data_checksum": "synthetic"},
                                     model_cfg=ModelConfig(dim=8), train_cfg=train_cfg,
                                     seed=cfg.proxy_seed, cache_dir=tmp_path / "cache",
                                     log=lambda s: None)
@@ -185,7 +189,7 @@ def test_a_heuristic_start_is_the_heuristic_set(tmp_path, data, monkeypatch):
                          train_cfg=train_cfg, out_dir=tmp_path / "out",
                          cache_dir=tmp_path / "cache", log=lambda s: None)
   assert rep["start"][0]["chosen_step"] == "proxy_top"
-  sets, _ = cache.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
+  sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
   pairs = {n: set(zip(sets[f"{n}_users"].tolist(), sets[f"{n}_items"].tolist()))
            for n in ("zero_update", "proxy_top")}
   assert pairs["zero_update"] == pairs["proxy_top"] and len(pairs["proxy_top"]) == round(
@@ -196,17 +200,17 @@ def test_initial_logits_lift_a_heuristic_above_every_other_candidate():
   pool = pool_lib.build_pool(Interactions.from_pairs([0, 0, 1, 1, 2], [0, 1, 1, 2, 0]),
                              pseudo_users=np.array([2]), pseudo_items=np.array([2]))
   prior = np.array([-1.0, -9.0, -3.0, -2.0, -5.0, 0.0], np.float32)
-  chosen = condensation.heuristic_mask(pool, Interactions.from_pairs([0, 2], [1, 0],
+  chosen = starts.heuristic_mask(pool, Interactions.from_pairs([0, 2], [1, 0],
                                                                      n_users=3, n_items=3))
   np.testing.assert_array_equal(chosen, [False, True, False, False, True, False])
-  both = condensation.heuristic_mask(pool, Interactions.from_pairs([1, 2], [2, 2], n_users=3,
+  both = starts.heuristic_mask(pool, Interactions.from_pairs([1, 2], [2, 2], n_users=3,
                                                                    n_items=3))
   np.testing.assert_array_equal(both, [False, False, False, True, False, True])  # + pseudo
-  logits = condensation.initial_logits(prior, pool, "proxy_top", chosen)
+  logits = starts.initial_logits(prior, pool, "proxy_top", chosen)
   np.testing.assert_allclose(logits, prior + 10.0 * chosen)  # the prior's span 9, plus 1
   assert logits[chosen].min() > logits[~chosen].max()  # the heuristic's set comes first
   with pytest.raises(ValueError, match="needs its set"):
-    condensation.initial_logits(prior, pool, "proxy_half")
+    starts.initial_logits(prior, pool, "proxy_half")
 
 
 def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, monkeypatch):

@@ -1,10 +1,11 @@
 """Hostile input: malformed files, odd ids, degenerate data, bad flags, unwritable folders.
 
-Every kind of bad input is tried through the loaders (jaxcond.pipeline.prepare, fast) or
+Every kind of bad input is tried through the loaders (jaxcond.data.pipeline.prepare, fast) or
 an entry point (a subprocess, as a user runs it); the message each gives is written out
 below, so this file is also the record of the messages. An error names what is wrong and
 where: the file, and the line for a row-level problem. Inputs that are not errors have a
-documented handling (jaxcond.readers, jaxcond.pipeline, jaxcond.datasets), tested here.
+documented handling (jaxcond.data.readers, jaxcond.data.pipeline, jaxcond.data.datasets),
+tested here.
 """
 
 import gzip
@@ -16,8 +17,8 @@ import sys
 import numpy as np
 import pytest
 
-from jaxcond import export, pipeline, readers
-from jaxcond.interactions import DataError
+from jaxcond.data import export, pipeline, readers
+from jaxcond.data.interactions import DataError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcond import inner, pool as pool_lib
-from jaxcond.interactions import Interactions
+from jaxcond.condense import inner
+from jaxcond.condense import pool as pool_lib
+from jaxcond.data.interactions import Interactions
 from jaxcond.models import ModelConfig
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from jaxcond.interactions import DataError, Interactions
+from jaxcond.data.interactions import DataError, Interactions
 
 
 def test_from_original_ids_keeps_maps_and_sorts(random_interactions):

@@ -2,10 +2,9 @@ import jax
 import numpy as np
 import pytest
 
-from jaxcond import lightgcn
-from jaxcond.graph import build_graph
-from jaxcond.interactions import Interactions
-from jaxcond.models import ModelConfig
+from jaxcond.data.interactions import Interactions
+from jaxcond.models import ModelConfig, lightgcn
+from jaxcond.models.graph import build_graph
 
 
 def _reference(inter, user, item, n_layers):

@@ -1,8 +1,7 @@
 import jax
 import numpy as np
 
-from jaxcond import mf
-from jaxcond.models import ModelConfig
+from jaxcond.models import ModelConfig, mf
 
 
 def test_init_is_xavier_normal():

@@ -3,9 +3,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcond import negatives
-from jaxcond.graph import positives_bitmap
-from jaxcond.interactions import Interactions
+from jaxcond.data.interactions import Interactions
+from jaxcond.models import negatives
+from jaxcond.models.graph import positives_bitmap
 
 
 def _inter(seed=0, n_users=40, n_items=50):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jaxcond import pipeline
-from jaxcond.interactions import DataError
+from jaxcond.data import pipeline
+from jaxcond.data.interactions import DataError
 
 
 def _write_csv(path, rows, header="uid,iid,stars"):

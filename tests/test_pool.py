@@ -2,8 +2,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcond import pool as pool_lib
-from jaxcond.interactions import DataError, Interactions
+from jaxcond.condense import pool as pool_lib
+from jaxcond.data.interactions import DataError, Interactions
 
 
 @pytest.fixture

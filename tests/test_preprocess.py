@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jaxcond import preprocess
-from jaxcond.interactions import DataError, Interactions
+from jaxcond.data import preprocess
+from jaxcond.data.interactions import DataError, Interactions
 
 
 def test_filter_rating(random_interactions):

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from jaxcond import pool as pool_lib, proxy
-from jaxcond.interactions import Interactions
+from jaxcond.condense import pool as pool_lib
+from jaxcond.condense import proxy
+from jaxcond.data.interactions import Interactions
 from jaxcond.models import ModelConfig
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jaxcond import rank_report
+from jaxcond.report import rank_report
 
 CONFIGS = ("a", "b", "c", "d")
 

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from jaxcond import ranking
+from jaxcond.judging import ranking
 
 
 def _tau_b_by_hand(x, y):

@@ -1,4 +1,4 @@
-"""Tests of jaxcond.readers on small synthetic files."""
+"""Tests of jaxcond.data.readers on small synthetic files."""
 
 import gzip
 import pathlib
@@ -6,10 +6,11 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from jaxcond import preprocess, readers
-from jaxcond.interactions import DataError
+from jaxcond.data import preprocess, readers
+from jaxcond.data.interactions import DataError
 
 
 def _write(path, text, *, gz=False):

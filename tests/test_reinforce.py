@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcond import reinforce
+from jaxcond.condense import reinforce
 
 C = 10
 MASKS_MxC = np.array(list(itertools.product([0.0, 1.0], repeat=C)))  # all 1024 masks

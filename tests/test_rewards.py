@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
-
-from jaxcond import inner, reinforce, rewards
 from test_inner import _setup
+
+from jaxcond.condense import inner, reinforce, rewards
 
 
 def _pairs(seed=0, n_users=6, n_items=9, dim=4, n_cand=20, n_neg=3):

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxcond import sharding
+from jaxcond.core import sharding
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jaxcond import split
-from jaxcond.interactions import TEST, TRAIN, DataError, Interactions
+from jaxcond.data import split
+from jaxcond.data.interactions import TEST, TRAIN, DataError, Interactions
 
 
 @pytest.mark.parametrize("n, want", [

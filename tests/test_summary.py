@@ -5,7 +5,7 @@ import copy
 import matplotlib.image
 import pytest
 
-from jaxcond import summary
+from jaxcond.report import summary
 
 PNG = b"\x89PNG\r\n\x1a\n"
 METRICS = ("ndcg@5", "ndcg@10", "recall@5", "recall@10")

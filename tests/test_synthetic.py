@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jaxcond import synthetic
+from jaxcond.data import synthetic
 
 
 def test_sizes_distinct_pairs_and_long_tails():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jaxcond import tail
-from jaxcond.interactions import Interactions
+from jaxcond.condense import tail
+from jaxcond.data.interactions import Interactions
 
 
 def _inter(degrees):

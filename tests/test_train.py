@@ -6,10 +6,11 @@ import numpy as np
 import optax
 import pytest
 
-from jaxcond import models, train
-from jaxcond.graph import build_graph
-from jaxcond.interactions import Interactions
-from jaxcond.split import random_split
+from jaxcond import models
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.split import random_split
+from jaxcond.models import train
+from jaxcond.models.graph import build_graph
 
 
 def _planted(n_users=120, n_items=80, seed=0):

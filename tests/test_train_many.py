@@ -2,9 +2,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxcond import models, train, train_many
-from jaxcond.interactions import Interactions
-from jaxcond.split import random_split
+from jaxcond import models
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.split import random_split
+from jaxcond.models import train, train_many
 
 MODEL, HP = models.get_model("bpr_mf"), models.ModelConfig(dim=8)
 CFG = train.TrainConfig(batch_size=64, lr=0.02, max_epochs=30, min_epochs=4, patience=2,

@@ -1,0 +1,138 @@
+"""Choosing how far to run the outer loop, on validation pairs its reward never sees.
+
+The outer loop fits the validation pairs its reward ranks, so those pairs stop telling
+how a set generalises (benchmarks/RESULTS.md, "Why DConRec loses"). With a hold-out, the
+reward sees part of each user's validation pairs, the loop's logits are saved every few
+steps, and the final set is the saved one on which the proxy model, trained to
+convergence, ranks the held-out pairs best. (The proxy behind the pool and the prior was
+early-stopped on the whole validation split: the held-out pairs are unseen by the reward
+and the choice, not by that one stopping epoch. A user whose validation pairs are all held
+out gives its logits no reward: at share 0.5, half the users with a single one.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Callable
+
+import numpy as np
+
+from jaxcond import models
+from jaxcond.core import npz
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.split import DatasetSplit
+from jaxcond.models import train as train_lib
+from jaxcond.models import train_many
+
+METRIC = "ndcg@10"
+
+
+def split_valid(valid: Interactions, share: float, seed: int) -> tuple[Interactions,
+                                                                       Interactions]:
+  """(reward part, held-out part) of the validation pairs: per user with n pairs,
+  floor(share * n + u) held out at random (u uniform in [0, 1): share of them on average)."""
+  if not 0 < share < 1:
+    raise ValueError(f"holdout share must be in (0, 1), got {share}")
+  rng = np.random.default_rng([seed, 0x686F6C64])
+  n_U = valid.user_degrees()
+  held_U = np.floor(share * n_U + rng.random(valid.n_users)).astype(np.int64)
+  # Rank pairs within their user by a random key; the first held_U[u] are held out.
+  order = np.lexsort((rng.random(valid.nnz), valid.users()))
+  rank_N = np.empty(valid.nnz, np.int64)
+  rank_N[order] = np.arange(valid.nnz) - np.repeat(valid.indptr[:-1], n_U)
+  held_N = rank_N < held_U[valid.users()]
+  if not held_N.any() or held_N.all():
+    raise ValueError(f"holdout share {share} leaves {int(held_N.sum())} of {valid.nnz} "
+                     "validation pairs held out; both parts must be non-empty")
+  return valid.subset(~held_N), valid.subset(held_N)
+
+
+def snapshot_steps(outer_steps: int, every: int) -> list[int]:
+  """The steps whose logits are saved: 0, every, 2 every, ..., and the last."""
+  if every < 1:
+    raise ValueError(f"holdout_every must be >= 1, got {every}")
+  return sorted({*range(0, outer_steps + 1, every), outer_steps})
+
+
+def save_snapshot(path: pathlib.Path, logits_C: np.ndarray, step: int,
+                  fingerprint: str) -> None:
+  """The logits after `step` outer steps of the run `fingerprint` names (atomic)."""
+  npz.save_arrays(path, {"logits": np.asarray(logits_C, np.float32)},
+                    {"step": step, "fingerprint": fingerprint})
+
+
+def load_snapshot(path: pathlib.Path, fingerprint: str | None = None) -> tuple[np.ndarray,
+                                                                               dict]:
+  """(logits [C], meta); a ValueError if missing or, given `fingerprint`, of another run."""
+  if not path.exists():
+    raise ValueError(f"no saved logits at {path}: the outer loop did not save that step; "
+                     "start the seed afresh (--noresume / resume=False)")
+  arrays, meta = npz.load_arrays(path)
+  if fingerprint is not None and meta.get("fingerprint") != fingerprint:
+    raise ValueError(f"saved logits {path} belong to a run with other settings or data; "
+                     "start afresh (--noresume) or use another output folder")
+  return arrays["logits"], meta
+
+
+def held_out_score(data: DatasetSplit, subset: Interactions, reward_part: Interactions,
+                   held_out: Interactions, *, model_name: str, model_cfg: models.ModelConfig,
+                   train_cfg: train_lib.TrainConfig, seed: int,
+                   avoid: Interactions | None = None) -> dict:
+  """{"score": METRIC on the held-out pairs, "test": METRIC on test} of `model_name`
+  trained on `subset` (step-matched, early stopping on the held-out pairs; the reward
+  part's items are masked like training ones). "test" is reported, never chosen on."""
+  return held_out_scores(data, [subset], [seed], reward_part, held_out, model_name=model_name,
+                         model_cfg=model_cfg, train_cfg=train_cfg, avoids=[avoid])[0]
+
+
+def held_out_scores(data: DatasetSplit, subsets: list, seeds: list,
+                    reward_part: Interactions, held_out: Interactions, *, model_name: str,
+                    model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig,
+                    avoids: list | None = None) -> list[dict]:
+  """held_out_score of each (subsets[m], seeds[m], avoids[m]); same-size sets are trained
+  together (train_many.fit_many)."""
+  model = models.get_model(model_name)
+  split = dataclasses.replace(data, valid=held_out)
+  avoids = [None] * len(subsets) if avoids is None else avoids
+  fits = [None] * len(subsets)
+  for nnz in sorted({s.nnz for s in subsets}):
+    idx = [m for m, s in enumerate(subsets) if s.nnz == nnz]
+    cfg = train_lib.matched_to(train_cfg, data.train.nnz, nnz)
+    if model.trainable:
+      got = train_many.fit_many(model, split, [subsets[m] for m in idx],
+                                [seeds[m] for m in idx], hparams=model_cfg, cfg=cfg,
+                                avoids=[avoids[m] for m in idx], exclude_valid=(reward_part,))
+    else:  # closed form: nothing to train together
+      got = [train_lib.fit(model, split, hparams=model_cfg, cfg=cfg, seed=seeds[m],
+                           train=subsets[m], exclude_valid=(reward_part,)) for m in idx]
+    for m, fit in zip(idx, got):
+      fits[m] = fit
+  out = []
+  for fit in fits:
+    test = train_lib.evaluate_model(model, fit.params, fit.graph, model_cfg, history=data.train,
+                                    exclude=(data.train, data.valid), target=data.test)
+    out.append({"score": float(fit.best_valid[METRIC]), "test": float(test[METRIC])})
+  return out
+
+
+def choose(snapshot_dir: pathlib.Path, names: list,
+           score_of: Callable[[np.ndarray], dict], fingerprint: str,
+           log: Callable[[str], None] = print, what: str = "outer steps") -> dict:
+  """Scores every saved logits file `step<name>.npz` (score_of gives {"score", "test"};
+  both are written beside the logits, so a rerun reads them back) and returns {"steps",
+  "scores", "test_scores", "chosen_step", "metric"}: the best score, the first on ties."""
+  scores, tests = [], []
+  for name in names:
+    path = snapshot_dir / f"step{name}.npz"
+    logits, meta = load_snapshot(path, fingerprint)
+    if "score" not in meta or meta.get("metric") != METRIC or "test" not in meta:
+      meta.update(score_of(logits), metric=METRIC)
+      npz.save_arrays(path, {"logits": logits}, meta)
+    scores.append(float(meta["score"]))
+    tests.append(float(meta["test"]))
+    log(f"hold-out: logits of {what} {name}, {METRIC} on held-out validation pairs "
+        f"{scores[-1]:.4f} (test, not used to choose: {tests[-1]:.4f})")
+  best = int(np.argmax(scores))  # the first maximum
+  return {"steps": list(names), "scores": scores, "test_scores": tests,
+          "chosen_step": names[best], "metric": METRIC}

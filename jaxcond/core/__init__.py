@@ -1,0 +1,1 @@
+"""Shared machinery below everything else: errors, atomic files, sharding, checkpoints."""

@@ -1,0 +1,82 @@
+"""Evaluator fits: one model trained on a set and tested; on all training pairs, cached."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import pathlib
+from typing import Callable
+
+import numpy as np
+
+from jaxcond import models
+from jaxcond.core import npz
+from jaxcond.data import cache, datasets
+from jaxcond.data.interactions import Interactions
+from jaxcond.data.split import DatasetSplit
+from jaxcond.judging import judge
+from jaxcond.models import train as train_lib
+
+# The modules whose code decides a fit's numbers: a change in any invalidates cached fits.
+FIT_CODE = ("train.py", "mf.py", "lightgcn.py", "ease.py", "negatives.py", "evaluate.py",
+            "graph.py", "__init__.py")
+
+
+def fit_full(model_name: str, data: DatasetSplit, protocol: dict, *,
+             model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig, seed: int,
+             tail_fraction: float = 0.2, cache_dir=None,
+             log: Callable[[str], None] = print) -> tuple[dict | None, dict]:
+  """The evaluator trained on all training pairs: (params, metrics), cached on disk under
+  the data checksum, the settings and the training code."""
+  settings = {"data": protocol["data_checksum"], "model": model_name, "seed": seed,
+              "tail_fraction": tail_fraction,
+              "model_cfg": dataclasses.asdict(model_cfg),
+              "train_cfg": dataclasses.asdict(train_cfg), "code": code_version()}
+  path = (datasets.resolve_cache_dir(cache_dir) / "fits"
+          / f"{model_name}-{cache.settings_key(settings)}.npz")
+  if path.exists():
+    try:
+      params, meta = npz.load_arrays(path)
+      log(f"full-data {model_name} (seed {seed}): cached {path}")
+      return (params or None), meta["metrics"]
+    except Exception as e:  # noqa: BLE001 - a bad cache file is rebuilt, and said so
+      log(f"{e}; retraining")
+  log(f"full-data {model_name} (seed {seed}): training")
+  params, metrics = evaluate_on(model_name, data, data.train, model_cfg=model_cfg,
+                                train_cfg=train_cfg, seed=seed, tail_fraction=tail_fraction,
+                                log=log)
+  arrays = {k: np.asarray(v) for k, v in params.items()} if isinstance(params, dict) else {}
+  try:
+    npz.save_arrays(path, arrays, {"metrics": metrics, "settings": settings})
+  except OSError as e:
+    log(f"could not cache the full-data run at {path} ({e})")
+  return (arrays or None), metrics
+
+
+def evaluate_on(model_name: str, data: DatasetSplit, train, *, model_cfg, train_cfg,
+                seed: int, avoid: Interactions | None = None, tail_fraction: float = 0.2,
+                log: Callable[[str], None] | None = None, mesh=None) -> tuple[object, dict]:
+  """Trains on `train` (a subset, with a step-matched schedule; negatives also outside
+  `avoid`) and tests with all original training and validation items masked: overall,
+  per user group (tail_fraction least active users, the rest), and item coverage."""
+  model = models.get_model(model_name)
+  cfg = train_lib.matched_to(train_cfg, data.train.nnz, train.nnz)
+
+  def progress(row):
+    if log is not None and (row["epoch"] // cfg.eval_every) % 10 == 0:
+      log(f"  {model_name} epoch {row['epoch']}: valid ndcg@10 {row['valid']['ndcg@10']:.4f} "
+          f"(best epoch {row['best_epoch']}, {row['seconds']:.0f}s)")
+
+  fit = train_lib.fit(model, data, hparams=model_cfg, cfg=cfg, seed=seed, train=train,
+                      avoid=avoid, progress=progress)
+  return fit.params, judge.test_metrics(model_name, data, fit, model_cfg=model_cfg,
+                                        train_cfg=cfg, n_train=train.nnz,
+                                        tail_fraction=tail_fraction, mesh=mesh)
+
+
+def code_version() -> str:
+  """A digest of the training and evaluation code (FIT_CODE)."""
+  h = hashlib.sha256()
+  for name in FIT_CODE:
+    h.update((pathlib.Path(models.__file__).parent / name).read_bytes())
+  return h.hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""What a person reads: report.md with figures, and rank-agreement reports."""

@@ -1,0 +1,161 @@
+"""Every script under benchmarks/ runs on tiny data. The scripts no other test module runs
+are run here, each checked against its output contract; and a guard fails when a script
+(or an entry point) appears that no test runs."""
+
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxcond.data import synthetic
+from jaxcond.data.pipeline import DataConfig, prepare
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+JAXCOND = pathlib.Path(sys.executable).parent / "jaxcond"
+
+
+def _run(*cmd, env=None, timeout=600):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", **(env or {}))
+  proc = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=timeout)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+  return proc
+
+
+def _python(script, *args, **kw):
+  return _run(sys.executable, ROOT / script, *args, **kw)
+
+
+@pytest.fixture(scope="module")
+def syn_csv(tmp_path_factory):
+  """60 users with >= 20 pairs each over 80 items (no tail users), as a user's CSV."""
+  inter = synthetic.interactions(60, 80, 2400, seed=0)
+  users, items = inter.original_pairs()
+  path = tmp_path_factory.mktemp("syn") / "syn.csv"
+  path.write_text("user,item\n" + "".join(f"{u},{i}\n" for u, i in zip(users, items)))
+  return path
+
+
+def test_every_script_and_entry_point_is_run_by_a_test():
+  tests = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+  scripts = [*(ROOT / "benchmarks").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.sh"),
+             *(ROOT / "experiments").glob("*.py")]
+  def named(path):  # "benchmarks/x.py", ROOT / "benchmarks" / "x.py", or script="x.py"
+    rel = path.relative_to(ROOT)  # (test_experiment_*.py's runner of experiments/ scripts)
+    return (str(rel) in tests or " / ".join(f'"{part}"' for part in rel.parts) in tests
+            or (rel.parts[0] == "experiments" and f'script="{rel.name}"' in tests))
+  untested = [str(p.relative_to(ROOT)) for p in scripts if not named(p)]
+  assert not untested, f"scripts no test runs: {untested}"
+
+
+def test_condense_speed_times_the_steps_of_a_whole_condensation(tmp_path, syn_csv):
+  out = tmp_path / "speed.json"
+  _python("benchmarks/condense_speed.py", f"--dataset={syn_csv}", "--steps=2",
+          "--official_steps=1", "--outer_steps=3", "--max_epochs=2",
+          f"--cache_dir={tmp_path / 'cache'}", f"--json={out}")
+  rec = json.loads(out.read_text())
+  data, _ = prepare(DataConfig(dataset=str(syn_csv)), cache_dir=tmp_path / "cache")
+  assert rec["budget"]["total"] == round(0.25 * data.train.nnz)
+  assert rec["outer_steps"] == 3 and rec["complete"]["proxy_epochs"] == 2
+  for row in rec["per_step"].values():
+    assert 0 < row["min_step_seconds"] <= row["median_step_seconds"]
+
+
+def test_scale_condenses_a_synthetic_dataset_and_records_memory(tmp_path):
+  out = tmp_path / "scale.json"
+  _python("benchmarks/scale.py", "--interactions=2400", "--users=60", "--items=80",
+          "--proxy_epochs=1", "--outer_steps=2", "--dim=8", f"--output_dir={tmp_path / 'set'}",
+          f"--json={out}")
+  rec = json.loads(out.read_text())
+  phases = {p["phase"]: p for p in rec["phases"]}
+  assert list(phases) == ["data", "proxy", "pool", "step data", "outer loop", "export"]
+  n_train = phases["data"]["train"]
+  assert phases["export"]["size"] == round(0.25 * n_train)
+  kept = (tmp_path / "set" / "condensed.tsv").read_text().splitlines()
+  assert len(kept) - 1 == phases["export"]["size"]
+  assert rec["peak_rss_gib"] >= max(p["peak_rss_gib"] for p in rec["phases"]) > 0
+
+
+def test_merge_reports_of_split_seeds_equals_the_run_of_all_seeds(tmp_path, syn_csv):
+  _run(JAXCOND, "condense", f"--dataset={syn_csv}", "--seeds=0,1", "--outer_steps=2",
+       "--max_epochs=2", "--min_epochs=0", "--dim=8", "--baselines=random",
+       "--noreward_signal", f"--output_dir={tmp_path / 'all'}",
+       f"--cache_dir={tmp_path / 'cache'}")
+  whole = json.loads((tmp_path / "all" / "report.json").read_text())
+  model = whole["config"]["job"]["eval_models"][0]
+  parts = []
+  for i, seed in enumerate(whole["seeds"]):  # the report of each seed's own run
+    rep = json.loads(json.dumps(whole))
+    rep["seeds"] = [seed]
+    m = rep["models"][model]
+    for entry in (m["full"], m["condensed"], *m["baselines"].values()):
+      entry["per_seed"] = entry["per_seed"][i:i + 1]
+    path = tmp_path / f"seed{seed}.json"
+    path.write_text(json.dumps(rep))
+    parts.append(path)
+  out = tmp_path / "merged.json"
+  proc = _python("benchmarks/merge_reports.py", *parts, f"--json={out}")
+  merged = json.loads(out.read_text())
+  assert merged["seeds"] == whole["seeds"] and "| condensed |" in proc.stdout
+  for name, ret in (("condensed", whole["retention"]),
+                    ("random", whole["baselines"]["random"]["retention"])):
+    for k in ("ndcg@10", "recall@10"):
+      assert merged["rows"][name][k]["mean"] == pytest.approx(ret[k])
+      assert merged["rows"][name][k]["worst"] == pytest.approx(ret["worst"][k])
+
+
+def test_train_speed_names_its_datasets_and_counts_interactions(tmp_path, syn_csv):
+  out = tmp_path / "train_speed.json"
+  _python("benchmarks/train_speed.py", f"--epoch_dataset={syn_csv}",
+          f"--full_dataset={syn_csv}", "--repeats=2", f"--json={out}")
+  rec = json.loads(out.read_text())
+  epoch, full = rec["syn"], rec["syn_full_training"]
+  assert epoch["interactions_per_second"] == pytest.approx(
+      epoch["train_pairs"] / epoch["epoch_median_seconds"])
+  assert epoch["epoch_median_seconds"] == pytest.approx(np.median(epoch["epoch_seconds_all"]),
+                                                        abs=1e-4)
+  assert 0 < full["test_ndcg@10"] <= 1 and full["best_epoch"] <= full["epochs"]
+
+
+def test_gpu_grid_packs_what_the_grid_wrote(tmp_path):
+  env = {"OUT": str(tmp_path / "out"), "GRID_OUT": str(tmp_path / "grid"), "GRID_MODE": "list",
+         "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
+  proc = _run("bash", ROOT / "benchmarks" / "gpu_grid.sh", "60", "--only=dianping", env=env)
+  assert "dianping-s0 [dianping]" in proc.stdout and "rows finished: 0" in proc.stdout
+  assert (tmp_path / "out" / "grid.tar.gz").stat().st_size > 0
+
+
+def test_inner_modes_study_measures_every_mode(tmp_path, syn_csv):
+  out = tmp_path / "inner_modes.json"
+  _python("benchmarks/studies/inner_modes.py", f"--datasets={syn_csv}", "--n_keys=2",
+          f"--cache_dir={tmp_path / 'cache'}", f"--json={out}")
+  (rec,) = json.loads(out.read_text())["datasets"].values()
+  assert len(rec["results"]) == 4
+  for r in rec["results"].values():
+    assert r["ln2"] == pytest.approx(math.log(2)) and math.isfinite(r["valid_loss"])
+
+
+def test_reference_table_prints_a_row_per_training_run(tmp_path, syn_csv):
+  _run(JAXCOND, "train", f"--dataset={syn_csv}", "--max_epochs=2", "--min_epochs=0",
+       "--dim=8", f"--output_dir={tmp_path / 'run'}", f"--cache_dir={tmp_path / 'cache'}")
+  metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+  proc = _python("benchmarks/studies/reference_table.py", tmp_path / "run" / "metrics.json")
+  row = proc.stdout.splitlines()[-1]
+  assert f"| {metrics['test']['ndcg@10']:.4f} |" in row and "| bpr_mf |" in row
+
+
+def test_distill_cf_entry_point_distills_and_judges(tmp_path, syn_csv):
+  out = tmp_path / "dcf"
+  _python("experiments/distill_cf.py", f"--dataset={syn_csv}", "--synthetic_users=10",
+          "--gumbel_samples=4", "--outer_steps=3", "--validate_at=1", "--validate_every=2",
+          f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}")
+  rec = json.loads((out / "distill_cf.json").read_text())
+  assert set(rec["judged"]) == {"distilled", "random_users", "full"}
+  assert rec["distill"]["steps_run"] <= 3
+  with np.load(out / "synthetic_users.npz") as z:
+    assert z["users"].shape[0] == 10
