@@ -27,10 +27,9 @@ from jaxcond.core import checkpoint, npz, records, sharding
 from jaxcond.data import export
 from jaxcond.data.interactions import Interactions
 from jaxcond.data.split import DatasetSplit
-from jaxcond.judging import fits, judge
+from jaxcond.judging import fits, judge, retention
 from jaxcond.models import train as train_lib
 from jaxcond.models.graph import Graph, build_graph
-from jaxcond.report import retention
 
 # Same-size sets the condensed set is judged against: a random sample, the loop's own
 # start, and the proxy heuristics that need no loop (jaxcond.baselines).

@@ -33,8 +33,8 @@ from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import atomic, checkpoint, records
 from jaxcond.data import export
 from jaxcond.data.interactions import DataError, Interactions
-from jaxcond.judging import fits, judge, ranking
-from jaxcond.report import rank_report, retention
+from jaxcond.judging import fits, judge, ranking, retention
+from jaxcond.report import rank_report
 
 METHODS = ("dconrec", *baselines.BASELINES)
 HEADLINE = retention.HEADLINE

@@ -14,9 +14,8 @@ from jaxcond.core.errors import DataError
 from jaxcond.data import readers
 from jaxcond.data.interactions import Interactions
 from jaxcond.data.split import DatasetSplit
-from jaxcond.judging import fits, judge
+from jaxcond.judging import fits, judge, retention
 from jaxcond.models import train as train_lib
-from jaxcond.report import retention
 
 DEFAULT_BASELINES = ("random", "proxy_top", "proxy_half")
 
