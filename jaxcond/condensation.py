@@ -291,9 +291,16 @@ def outer_loop(ctx: Context, s: SeedRun, state, start_logits) -> condenser.Conde
                             mesh=ctx.mesh, **snapshot)
 
 
-def chosen_step(ctx: Context, s: SeedRun) -> tuple[np.ndarray, dict]:
+def chosen_step(ctx: Context, s: SeedRun, start_choice: dict) -> tuple[np.ndarray, dict]:
   """The saved step whose set ranks the held-out pairs best: (keep_C, its record)."""
   t0 = time.perf_counter()
+  if s.ccfg.outer_steps == 0 and "scores" in start_choice:  # step 0 is the start: scored
+    at = start_choice["steps"].index(start_choice["chosen_step"])
+    logits_C, _ = holdout.load_snapshot(s.seed_dir / SNAPSHOTS / "step0.npz")
+    return select(ctx, s, logits_C), {
+        "steps": [0], "scores": [start_choice["scores"][at]],
+        "test_scores": [start_choice["test_scores"][at]], "chosen_step": 0,
+        "metric": start_choice["metric"], "seconds": time.perf_counter() - t0}
   steps = holdout.snapshot_steps(s.ccfg.outer_steps, ctx.cfg.holdout_every)
   chosen = holdout.choose(s.seed_dir / SNAPSHOTS, steps, held_out_scorer(ctx, s), s.run_id,
                           log=ctx.log)
@@ -338,7 +345,7 @@ def condense_seed(ctx: Context, seed: int) -> tuple[dict, dict]:
                                             ctx.model_cfg, i.max_degree)
   keep, chosen = result.keep_C, None
   if ctx.cfg.holdout_every:
-    keep, chosen = chosen_step(ctx, s)
+    keep, chosen = chosen_step(ctx, s, start_choice)
   condense_seconds = time.perf_counter() - t0
   condensed = i.pool.to_interactions(keep)
   files = export.export_condensed(s.seed_dir, "condensed", condensed, ctx.data.valid,

@@ -193,12 +193,20 @@ def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
           f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
           "--loop_steps=2,0", "--eval_seeds=0,1", "--checkpoints=1,2", "--reward_keys=1",
           "--swaps=0.1,0.3", "--bootstrap=50", "--max_epochs=2", "--min_epochs=0",
-          "--dim=8", "--rho=0.2", "--tail_tau=0", f"--cache_dir={tmp_path / 'cache'}",
-          f"--json={out}"]
+          "--dim=8", "--rho=0.2", "--tail_tau=0", "--retrain_seeds=0,1",
+          f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
+  by_set = {}  # the retrain fits as written, one file per set and seed
+  for f in (out.parent / "reward_fits").glob("*.json"):
+    row = json.loads(f.read_text())
+    by_set.setdefault(row["set"], {})[row["seed"]] = row["selection"]
+  mean2 = rep["rewards"]["retrain_2 (mean of 2 seeds on the reward part)"]["values"]
+  for name, scores in by_set.items():
+    assert sorted(scores) == [0, 1]
+    assert mean2[name] == pytest.approx(-(scores[0] + scores[1]) / 2)
   names = list(rep["evaluations"])
   # 5 heuristics, 2 loop steps, 3 start samples, 3 mixes, 2 x 2 swaps
   assert rep["sets"] == len(names) == 17 and rep["default"] in rep["rewards"]
@@ -223,7 +231,7 @@ def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
   assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
   assert "(default)" in out.with_suffix(".md").read_text()
   fits = sorted((out.parent / "fits").glob("*.json"))
-  assert len(fits) == 34 and len(list((out.parent / "reward_fits").glob("*.json"))) == 17
+  assert len(fits) == 34 and len(list((out.parent / "reward_fits").glob("*.json"))) == 34
   stamps = [f.stat().st_mtime_ns for f in fits]
   again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0, again.stderr
