@@ -60,6 +60,9 @@ flags.DEFINE_list("swaps", ["0.05", "0.1", "0.2", "0.3"], "Shares of pairs swapp
 flags.DEFINE_integer("bootstrap", 2000, "Bootstrap resamples of the sets.")
 flags.DEFINE_bool("retrain_reward", True, "Also measure the costliest reward: BPR-MF trained "
                   "to convergence on the set and scored on the reward part (one fit per set).")
+flags.DEFINE_list("short_epochs", [], "Also measure cheap retrain rewards: BPR-MF trained "
+                  "for exactly this many epochs (full-data epochs, step-matched to the set's "
+                  "size; no early stopping) and scored on the reward part; one per count.")
 flags.DEFINE_list("retrain_seeds", ["0"], "Seeds of the retrain reward's fits: with more than "
                   "one, the reward averaged over them is measured too (one reward per count).")
 FLAGS = common.FLAGS
@@ -193,12 +196,12 @@ def score_rewards(masks_SxC, pairs_list, fns, log) -> dict:
 
 
 def evaluate_sets(data, sets, score_part, masked_part, fits_dir: pathlib.Path, seeds,
-                  log, chunk: int = 12) -> dict:
+                  log, chunk: int = 12, train_cfg=None) -> dict:
   """name -> {"selection": [seeds], "test": [seeds]}: BPR-MF trained on each set, early
   stopping on `score_part` and scored there ("selection"; `masked_part` masked like
   training items), then on test (holdout.held_out_scores: `chunk` fits at a time trained
   together, each written to `fits_dir` as it is done, so a rerun resumes)."""
-  model_cfg, train_cfg = common.model_config(), common.train_config()
+  model_cfg, train_cfg = common.model_config(), train_cfg or common.train_config()
   fits_dir.mkdir(parents=True, exist_ok=True)
   subsets, paths = {}, {}
   for name, (users, items, _) in sets.items():
@@ -318,6 +321,13 @@ def retrain_rewards(data, sets, reward_part, selection_part, out, log) -> dict:
   if len(seeds) > 1:
     rewards[f"retrain_{len(seeds)} (mean of {len(seeds)} seeds on the reward part)"] = \
         -np.array([np.mean(fits[n]["selection"]) for n in sets])
+  for epochs in (int(e) for e in FLAGS.short_epochs):
+    short = dataclasses.replace(common.train_config(), max_epochs=epochs, min_epochs=epochs,
+                                eval_every=epochs, patience=1)
+    got = evaluate_sets(data, sets, reward_part, selection_part,
+                        out / f"reward_fits_{epochs}ep", seeds[:1], log, train_cfg=short)
+    rewards[f"retrain_{epochs}ep (seed-{seeds[0]} fit, {epochs} full-data epochs)"] = \
+        -np.array([got[n]["selection"][0] for n in sets])
   return rewards
 
 

@@ -193,7 +193,7 @@ def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
           f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
           "--loop_steps=2,0", "--eval_seeds=0,1", "--checkpoints=1,2", "--reward_keys=1",
           "--swaps=0.1,0.3", "--bootstrap=50", "--max_epochs=2", "--min_epochs=0",
-          "--dim=8", "--rho=0.2", "--tail_tau=0", "--retrain_seeds=0,1",
+          "--dim=8", "--rho=0.2", "--tail_tau=0", "--retrain_seeds=0,1", "--short_epochs=1",
           f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -212,6 +212,11 @@ def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
   assert rep["sets"] == len(names) == 17 and rep["default"] in rep["rewards"]
   retrain = rep["rewards"]["retrain (seed-0 evaluator on the reward part)"]["values"]
   assert all(-1 <= v <= 0 for v in retrain.values())  # minus an NDCG: lower is better
+  short = rep["rewards"]["retrain_1ep (seed-0 fit, 1 full-data epochs)"]["values"]
+  for f in (out.parent / "reward_fits_1ep").glob("*.json"):  # as each fit wrote it
+    row = json.loads(f.read_text())
+    assert row["seed"] == 0 and short[row["set"]] == pytest.approx(-row["selection"])
+  assert len(list((out.parent / "reward_fits_1ep").glob("*.json"))) == 17
   assert {"loop_step0", "loop_step2", "proxy_top", "random"} <= set(names)
   test_S = np.array([np.mean(rep["evaluations"][n]["test"]) for n in names])
   for name, r in rep["rewards"].items():
