@@ -29,11 +29,12 @@ def to_dataset_ids(pairs: Interactions, train: Interactions, source: str) -> Int
     if unknown.any():
       raise DataError(f"{source}: {unknown.sum():,} {what} ids are not in the dataset "
                       f"(the first: {str(ids[unknown][0])!r}); the set must use its original ids")
-  index = {what: {str(v): i for i, v in enumerate(known)}
-           for what, known in (("user", train.user_ids), ("item", train.item_ids))}
-  raw_users, raw_items = pairs.original_pairs()
-  users_N = np.array([index["user"][str(u)] for u in raw_users], np.int64)
-  items_N = np.array([index["item"][str(i)] for i in raw_items], np.int64)
+  dense = {}  # each of the file's own ids -> the dataset's dense id
+  for what, ids, known in (("user", pairs.user_ids, train.user_ids),
+                           ("item", pairs.item_ids, train.item_ids)):
+    index = {str(v): i for i, v in enumerate(known)}
+    dense[what] = np.array([index[str(v)] for v in ids], np.int64)
+  users_N, items_N = dense["user"][pairs.users()], dense["item"][pairs.indices]
   return Interactions.from_pairs(users_N, items_N, n_users=train.n_users,
                                  n_items=train.n_items, user_ids=train.user_ids,
                                  item_ids=train.item_ids)
