@@ -82,8 +82,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # common.parse_flags refuses positional arguments
   out = pathlib.Path(FLAGS.output_dir)
   try:
     common.check_output_dir()

@@ -57,8 +57,7 @@ def distill_config() -> dcf.DistillConfig:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # common.parse_flags refuses positional arguments
   log = lambda s: print(s, flush=True)  # noqa: E731
   try:
     out = common.check_output_dir()

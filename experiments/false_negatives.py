@@ -32,8 +32,7 @@ def table(rep: dict) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # common.parse_flags refuses positional arguments
   try:
     common.check_output_dir()
     data, protocol = common.load_data()

@@ -266,8 +266,10 @@ def start_of(ctx: Context, s: SeedRun) -> tuple[dict, condenser.State, np.ndarra
   return choice, state, sharding.to_host(state.logits_C)[:ctx.inputs.pool.size].copy()
 
 
-def outer_loop(ctx: Context, s: SeedRun, state, start_logits) -> condenser.CondenseResult:
-  """The outer loop from `state`, checkpointed, saving its logits for the hold-out."""
+def outer_loop(ctx: Context, s: SeedRun, state, start_logits,
+               start_choice: dict) -> condenser.CondenseResult:
+  """The outer loop from `state`, checkpointed, saving its logits for the hold-out (step 0,
+  the start, with the score it was chosen on, if any)."""
   def progress(row):
     ctx.log(f"seed {s.seed} outer {row['step']:5d}/{s.ccfg.outer_steps}  reward "
             f"{row['reward']:.5f}  (std over K {row['reward_std']:.5f})  E|S| "
@@ -278,7 +280,8 @@ def outer_loop(ctx: Context, s: SeedRun, state, start_logits) -> condenser.Conde
     ctx.log(f"seed {s.seed}: resuming the outer loop from {ckpt}")
   if ctx.cfg.holdout_every:
     if not ckpt.exists() or not (snaps / "step0.npz").exists():
-      holdout.save_snapshot(snaps / "step0.npz", start_logits, 0, s.run_id)
+      holdout.save_snapshot(snaps / "step0.npz", start_logits, 0, s.run_id,
+                            _start_score(start_choice))
     snapshot = {"snapshot_every": ctx.cfg.holdout_every,
                 "on_snapshot": lambda step, logits: holdout.save_snapshot(
                     snaps / f"step{step}.npz", logits, step, s.run_id)}
@@ -291,16 +294,18 @@ def outer_loop(ctx: Context, s: SeedRun, state, start_logits) -> condenser.Conde
                             mesh=ctx.mesh, **snapshot)
 
 
-def chosen_step(ctx: Context, s: SeedRun, start_choice: dict) -> tuple[np.ndarray, dict]:
+def _start_score(start_choice: dict) -> dict | None:
+  """The held-out score the chosen start was chosen on (start="best"), else None."""
+  if "scores" not in start_choice:
+    return None
+  at = start_choice["steps"].index(start_choice["chosen_step"])
+  return {"score": start_choice["scores"][at], "test": start_choice["test_scores"][at],
+          "metric": start_choice["metric"]}
+
+
+def chosen_step(ctx: Context, s: SeedRun) -> tuple[np.ndarray, dict]:
   """The saved step whose set ranks the held-out pairs best: (keep_C, its record)."""
   t0 = time.perf_counter()
-  if s.ccfg.outer_steps == 0 and "scores" in start_choice:  # step 0 is the start: scored
-    at = start_choice["steps"].index(start_choice["chosen_step"])
-    logits_C, _ = holdout.load_snapshot(s.seed_dir / SNAPSHOTS / "step0.npz")
-    return select(ctx, s, logits_C), {
-        "steps": [0], "scores": [start_choice["scores"][at]],
-        "test_scores": [start_choice["test_scores"][at]], "chosen_step": 0,
-        "metric": start_choice["metric"], "seconds": time.perf_counter() - t0}
   steps = holdout.snapshot_steps(s.ccfg.outer_steps, ctx.cfg.holdout_every)
   chosen = holdout.choose(s.seed_dir / SNAPSHOTS, steps, held_out_scorer(ctx, s), s.run_id,
                           log=ctx.log)
@@ -339,13 +344,13 @@ def condense_seed(ctx: Context, seed: int) -> tuple[dict, dict]:
   if ctx.cfg.reward_signal:
     signal["start"] = condenser.reward_signal(start_logits, key, s.sdata, s.ccfg,
                                               ctx.model_cfg, i.max_degree)
-  result = outer_loop(ctx, s, state, start_logits)
+  result = outer_loop(ctx, s, state, start_logits, start_choice)
   if ctx.cfg.reward_signal:
     signal["end"] = condenser.reward_signal(result.logits_C, key, s.sdata, s.ccfg,
                                             ctx.model_cfg, i.max_degree)
   keep, chosen = result.keep_C, None
   if ctx.cfg.holdout_every:
-    keep, chosen = chosen_step(ctx, s, start_choice)
+    keep, chosen = chosen_step(ctx, s)
   condense_seconds = time.perf_counter() - t0
   condensed = i.pool.to_interactions(keep)
   files = export.export_condensed(s.seed_dir, "condensed", condensed, ctx.data.valid,

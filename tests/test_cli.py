@@ -28,6 +28,8 @@ def test_help_lists_every_command():
     assert f"  {command}" in proc.stdout
   bad = _jaxcond("condence")
   assert bad.returncode != 0 and "unknown command 'condence'" in bad.stderr
+  stray = _jaxcond("train", "ml-100k")  # a setting is a flag, never a positional word
+  assert stray.returncode == 1 and "unexpected arguments ['ml-100k']" in stray.stderr
 
 
 def test_condense_then_judge_the_set(tmp_path, user_file):

@@ -244,22 +244,24 @@ def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, mo
     condensation.JobConfig(start="worst")
 
 
-def test_starts_alone_score_each_start_once(tmp_path, data, monkeypatch):
-  """outer_steps=0: step 0 is the chosen start, whose score is reused, not refit."""
-  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=0), seeds=(0,),
-                               rho=0.3, baselines=("zero_update",), reward_signal=False,
-                               holdout_every=1, start="best", tail="none")
+@pytest.mark.parametrize("outer_steps", [0, 2])
+def test_step0_reuses_the_chosen_starts_score(tmp_path, data, monkeypatch, outer_steps):
+  """Step 0 is the chosen start: its held-out score is read back, not fitted again."""
+  cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=outer_steps),
+                               seeds=(0,), rho=0.3, baselines=("zero_update",),
+                               reward_signal=False, holdout_every=1, start="best", tail="none")
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
   fake = {"prior": 0.1, "originals": 0.5, "pseudo": 0.2, "proxy_top": 0.4, "proxy_half": 0.3}
   scored = _fake_start_scores(monkeypatch, fake)
   rep = condensation.run(data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
                          train_cfg=train_cfg, out_dir=tmp_path / "out",
                          cache_dir=tmp_path / "cache", log=lambda s: None)
-  assert len(scored) == len(fake)  # one proxy fit per start, none for step 0
+  assert len(scored) == len(fake) + outer_steps  # one fit per start and per later step
   (start,), (held,) = rep["start"], rep["holdout"]
   assert start["chosen_step"] == "originals"
-  assert held["steps"] == [0] and held["chosen_step"] == 0
-  assert held["scores"] == [0.5] and held["test_scores"] == [start["test_scores"][1]]
-  sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
-  for part in ("users", "items"):
-    np.testing.assert_array_equal(sets[f"condensed_{part}"], sets[f"zero_update_{part}"])
+  assert held["steps"] == list(range(outer_steps + 1))
+  assert held["scores"][0] == 0.5 and held["test_scores"][0] == start["test_scores"][1]
+  if outer_steps == 0:
+    sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
+    for part in ("users", "items"):
+      np.testing.assert_array_equal(sets[f"condensed_{part}"], sets[f"zero_update_{part}"])

@@ -78,13 +78,25 @@ def train_config() -> train_lib.TrainConfig:
 
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing (`app.run(main, flags_parser=common.parse_flags)`); a bad flag read
-  from a flagfile is reported with that file and line. Exits 1 on an error, no traceback."""
+  from a flagfile is reported with that file and line, and a positional argument is
+  refused. Exits 1 on an error, no traceback."""
   try:
-    return FLAGS(argv)
+    rest = FLAGS(argv)
   except flags.Error as e:
     sys.stderr.write(f"FATAL Flags parsing error: {e}{_flag_origin(str(e), argv)}\n"
                      "Pass --helpshort or --helpfull to see help on flags.\n")
     sys.exit(1)
+  if len(rest) > 1:  # every command takes flags only
+    sys.exit(f"error: unexpected arguments {rest[1:]}; every setting is a --flag")
+  return rest
+
+
+def ints(values, flag: str) -> tuple[int, ...]:
+  """A list flag's values as integers; a ValueError naming the flag otherwise."""
+  try:
+    return tuple(int(v) for v in values)
+  except ValueError as e:
+    raise ValueError(f"{flag} must be integers, got {values}") from e
 
 
 def _flag_origin(message: str, argv: list[str]) -> str:

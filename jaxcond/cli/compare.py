@@ -24,7 +24,7 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from jaxcond import baselines, condensation
 from jaxcond.cli import common, condense
@@ -545,8 +545,7 @@ def figure(rows: list[dict], models: tuple, path: pathlib.Path, dataset: str) ->
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # common.parse_flags refuses positional arguments
   try:
     out = common.check_output_dir()
     settings = Settings()

@@ -10,7 +10,7 @@ Resumable: rerun the same command after an interruption (checkpoints in seed<k>/
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from jaxcond import condensation
 from jaxcond.cli import common
@@ -103,10 +103,7 @@ def job_config() -> condensation.JobConfig:
       outer_steps=FLAGS.outer_steps, outer_optimizer=FLAGS.outer_optimizer,
       outer_lr=FLAGS.outer_lr, lr_decay_every=FLAGS.lr_decay_every, lr_decay=FLAGS.lr_decay,
       baseline=FLAGS.baseline, credit=FLAGS.credit, selection=FLAGS.selection, inner=inner_cfg)
-  try:
-    seeds = tuple(int(s) for s in FLAGS.seeds)
-  except ValueError as e:
-    raise ValueError(f"--seeds must be integers, got {FLAGS.seeds}") from e
+  seeds = common.ints(FLAGS.seeds, "--seeds")
   return condensation.JobConfig(
       condense=ccfg, seeds=seeds, eval_models=tuple(FLAGS.eval_models), rho=FLAGS.rho,
       augment=FLAGS.augment, exclude_false_negatives=FLAGS.exclude_false_negatives,
@@ -119,8 +116,7 @@ def job_config() -> condensation.JobConfig:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # common.parse_flags refuses positional arguments
   try:
     common.check_output_dir()
     common.init_distributed()

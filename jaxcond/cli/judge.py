@@ -13,7 +13,7 @@ avoids the proxy's false negatives), so its figures may differ slightly from con
 import pathlib
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from jaxcond import baselines, models
 from jaxcond.cli import common
@@ -34,11 +34,10 @@ FLAGS = common.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # common.parse_flags refuses positional arguments
   try:
     common.check_output_dir()
-    seeds = _ints(FLAGS.seeds, "--seeds")
+    seeds = common.ints(FLAGS.seeds, "--seeds")
     for name in FLAGS.eval_models:
       models.get_model(name)
     unknown = sorted(set(FLAGS.baselines) - set(baselines.BASELINES))
@@ -64,10 +63,3 @@ def main(argv):
                             f"{', '.join(FLAGS.eval_models)}, seeds {', '.join(FLAGS.seeds)}; "
                             f"data checksum {protocol['data_checksum'][:16]}.\n")
   print(f"wrote {md}")
-
-
-def _ints(values, flag: str) -> tuple:
-  try:
-    return tuple(int(v) for v in values)
-  except ValueError as e:
-    raise ValueError(f"{flag} must be integers, got {values}") from e

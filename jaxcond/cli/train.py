@@ -5,7 +5,6 @@ jaxcond train --flagfile=experiments/flags/ml-1m.flags --output_dir=/tmp/ml1m
 
 import sys
 
-from absl import app
 
 from jaxcond.cli import common
 from jaxcond.core import records
@@ -16,8 +15,7 @@ FLAGS = common.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv  # common.parse_flags refuses positional arguments
   try:
     common.check_output_dir()
     model_cfg = common.model_config()

@@ -56,10 +56,11 @@ def snapshot_steps(outer_steps: int, every: int) -> list[int]:
 
 
 def save_snapshot(path: pathlib.Path, logits_C: np.ndarray, step: int,
-                  fingerprint: str) -> None:
-  """The logits after `step` outer steps of the run `fingerprint` names (atomic)."""
+                  fingerprint: str, scored: dict | None = None) -> None:
+  """The logits after `step` outer steps of the run `fingerprint` names (atomic); with
+  `scored` ({"score", "test", "metric"} of the same set), `choose` reads it, not refits."""
   npz.save_arrays(path, {"logits": np.asarray(logits_C, np.float32)},
-                    {"step": step, "fingerprint": fingerprint})
+                  {"step": step, "fingerprint": fingerprint, **(scored or {})})
 
 
 def load_snapshot(path: pathlib.Path, fingerprint: str | None = None) -> tuple[np.ndarray,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import pathlib
 from typing import Callable
@@ -74,8 +75,9 @@ def evaluate_on(model_name: str, data: DatasetSplit, train, *, model_cfg, train_
                                         tail_fraction=tail_fraction, mesh=mesh)
 
 
+@functools.cache
 def code_version() -> str:
-  """A digest of the training and evaluation code (FIT_CODE)."""
+  """A digest of the training and evaluation code (FIT_CODE), read once per process."""
   h = hashlib.sha256()
   for name in FIT_CODE:
     h.update((pathlib.Path(models.__file__).parent / name).read_bytes())
