@@ -257,7 +257,7 @@ def judging(nnz: int, max_epochs: int | None) -> dict:
           "proxy_seconds": rep["proxy_seconds"], "outer_loop_seconds": float(sum(loops)),
           "condense_seconds": float(rep["condense_seconds"] * len(rep["seeds"])),
           "judge_seconds": rep["judge_seconds"],
-          "evaluator_fits": len(rep["seeds"]) * (1 + len(condensation.JobConfig().baselines))}
+          "evaluator_fits": len(rep["seeds"]) * (1 + len(rep["baselines"]))}
 
 
 def main(argv):

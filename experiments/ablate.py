@@ -37,8 +37,9 @@ def variants(cfg: condensation.JobConfig) -> dict:
       "no_prior": dataclasses.replace(cfg, prior_scale=0.0),
       # No proxy at all: no pseudo pairs, no false negatives, no prior, and the inner
       # training starts from a fresh model instead of the proxy's item table.
+      # The start is then the uniform prior: the proxy heuristics are no candidates.
       "no_proxy": dataclasses.replace(cfg, augment=False, exclude_false_negatives=False,
-                                      prior_scale=0.0, condense=fresh),
+                                      prior_scale=0.0, condense=fresh, start="prior"),
   }
 
 

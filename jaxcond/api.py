@@ -101,8 +101,9 @@ def load(dataset: str, *, cache_dir=None, log: Callable[[str], None] | None = No
 def configs(ratio: float = condenser.CondenseConfig.ratio, **options):
   """(JobConfig, ModelConfig, TrainConfig) of `condense`'s options; unset: the CLI defaults."""
   _check(options, _OPTIONS, "condense")
-  ccfg = condenser.CondenseConfig(ratio=ratio, inner=inner.InnerConfig(**_pick(options, _INNER)),
-                                  **_pick(options, _CONDENSE))
+  ccfg = dataclasses.replace(condensation.DEFAULT_CONDENSE, ratio=ratio,
+                             inner=inner.InnerConfig(**_pick(options, _INNER)),
+                             **_pick(options, _CONDENSE))
   return (condensation.JobConfig(condense=ccfg, **_pick(options, _JOB)),
           models.ModelConfig(**_pick(options, _MODEL)),
           train_lib.TrainConfig(**_pick(options, _TRAIN)))

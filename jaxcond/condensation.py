@@ -42,9 +42,15 @@ CONDENSED_RECORD = "condensed.json"  # a condensed seed's record before judging
 SETS = "sets.npz"  # the sets a condensed seed is judged on
 
 
+# The product's default: the best start on held-out pairs and no outer step. Measured on
+# ML-1M, Dianping and Ciao together (docs/results.md, "Defaults"): no outer-loop setting
+# ended above its own start there; `outer_steps` > 0 runs the REINFORCE loop from it.
+DEFAULT_CONDENSE = condenser.CondenseConfig(outer_steps=0)
+
+
 @dataclasses.dataclass(frozen=True)
 class JobConfig:
-  condense: condenser.CondenseConfig = condenser.CondenseConfig()
+  condense: condenser.CondenseConfig = DEFAULT_CONDENSE
   seeds: tuple = (0, 1, 2)
   eval_models: tuple = ("bpr_mf",)
   # The proxy's top unseen items per user, k_u = max(pseudo_min, floor(rho * |I_u|)):
@@ -67,12 +73,13 @@ class JobConfig:
   baselines: tuple = BASELINES
   reward_signal: bool = True  # measure the reward's SNR at the start and end (costs time)
   row_len: int = 16
-  # > 0: the reward sees the validation pairs less a held-out share; the logits saved
-  # every holdout_every steps (and at 0 and the end) are each judged by the proxy model
-  # trained on their set and ranking the held-out pairs; the best gives the set (holdout.py).
+  # > 0: the logits saved every holdout_every steps (and at 0 and the end) are each judged
+  # by the proxy model trained on their set and ranking the held-out pairs; the best gives
+  # the set (holdout.py). With it or start="best", the reward sees the validation pairs
+  # less a held-out share.
   holdout_every: int = 0
   holdout_share: float = 0.5
-  start: str = "prior"  # see starts.STARTS
+  start: str = "best"  # see starts.STARTS
 
   def __post_init__(self):
     if self.tail not in tail_lib.MODES:
@@ -98,14 +105,23 @@ class JobConfig:
       raise ValueError(f"need rho >= 0 and pseudo_min >= 0; got {self.rho}, {self.pseudo_min}")
     if self.start not in starts.STARTS:
       raise ValueError(f"start must be one of {starts.STARTS}, got {self.start!r}")
-    if self.start == "best" and not self.holdout_every:
-      raise ValueError("start 'best' is chosen on held-out validation pairs: set "
-                       "holdout_every > 0 too")
     if self.start in starts.NEEDS_PSEUDO and not self.augment:
       raise ValueError(f"start {self.start!r} needs pseudo candidates (augment)")
     if self.holdout_every < 0 or not 0 < self.holdout_share < 1:
       raise ValueError(f"need holdout_every >= 0 and holdout_share in (0, 1); got "
                        f"{self.holdout_every}, {self.holdout_share}")
+
+  @property
+  def holds_out(self) -> bool:
+    """Whether part of the validation pairs is held out of the reward (to choose on)."""
+    return bool(self.holdout_every) or self.start == "best"
+
+  @property
+  def judged_baselines(self) -> tuple:
+    """The baselines judged: zero_update is the condensed set itself with no outer step."""
+    if self.condense.outer_steps:
+      return self.baselines
+    return tuple(b for b in self.baselines if b != "zero_update")
 
 
 def build_pool(data: DatasetSplit, proxy: dict,
@@ -212,7 +228,7 @@ class SeedRun(NamedTuple):
 def seed_run(ctx: Context, seed: int) -> SeedRun:
   ccfg = dataclasses.replace(ctx.cfg.condense, seed=seed)
   reward_valid, held_out = ctx.data.valid, None
-  if ctx.cfg.holdout_every:
+  if ctx.cfg.holds_out:
     reward_valid, held_out = holdout.split_valid(ctx.data.valid, ctx.cfg.holdout_share, seed)
   i = ctx.inputs
   sdata = condenser.step_data(i.pool, i.rows, ctx.proxy, reward_valid, i.graph, i.sizes, ccfg,
@@ -227,15 +243,16 @@ def select(ctx: Context, s: SeedRun, logits_C) -> np.ndarray:
                           ctx.floor_U)
 
 
-def held_out_scorer(ctx: Context, s: SeedRun) -> Callable[[np.ndarray], dict]:
-  """logits -> the proxy model, trained on their set, scored on the held-out pairs."""
-  def score_of(logits_C):
-    subset = ctx.inputs.pool.to_interactions(select(ctx, s, logits_C))
-    return holdout.held_out_score(ctx.data, subset, s.reward_valid, s.held_out,
-                                  model_name=ctx.cfg.proxy_model, model_cfg=ctx.model_cfg,
-                                  train_cfg=ctx.train_cfg, seed=s.seed,
-                                  avoid=ctx.inputs.false_neg)
-  return score_of
+def held_out_scorer(ctx: Context, s: SeedRun) -> Callable[[list], list]:
+  """[logits] -> [score]: the proxy model, trained on each logits' set (same-size sets
+  together), scored on the held-out pairs."""
+  def scores_of(logits: list) -> list[dict]:
+    subsets = [ctx.inputs.pool.to_interactions(select(ctx, s, x)) for x in logits]
+    return holdout.held_out_scores(ctx.data, subsets, [s.seed] * len(subsets), s.reward_valid,
+                                   s.held_out, model_name=ctx.cfg.proxy_model,
+                                   model_cfg=ctx.model_cfg, train_cfg=ctx.train_cfg,
+                                   avoids=[ctx.inputs.false_neg] * len(subsets))
+  return scores_of
 
 
 def start_logits_of(ctx: Context, seed: int, kind: str) -> np.ndarray | None:
@@ -323,7 +340,7 @@ def baseline_sets(ctx: Context, s: SeedRun, condensed: Interactions,
   if "random" in cfg.baselines:
     rng = np.random.default_rng([s.seed, 11])
     sets["random"] = (train.subset(rng.permutation(train.nnz) < condensed.nnz), None)
-  if "zero_update" in cfg.baselines:
+  if "zero_update" in cfg.judged_baselines:
     sets["zero_update"] = (pool.to_interactions(select(ctx, s, start_logits)),
                            ctx.inputs.false_neg)
   for name in starts.HEURISTICS:  # as compare.py judges them: negatives outside S only
@@ -345,9 +362,9 @@ def condense_seed(ctx: Context, seed: int) -> tuple[dict, dict]:
     signal["start"] = condenser.reward_signal(start_logits, key, s.sdata, s.ccfg,
                                               ctx.model_cfg, i.max_degree)
   result = outer_loop(ctx, s, state, start_logits, start_choice)
-  if ctx.cfg.reward_signal:
-    signal["end"] = condenser.reward_signal(result.logits_C, key, s.sdata, s.ccfg,
-                                            ctx.model_cfg, i.max_degree)
+  if ctx.cfg.reward_signal:  # with no outer step the end is the start: measured once
+    signal["end"] = signal["start"] if not s.ccfg.outer_steps else condenser.reward_signal(
+        result.logits_C, key, s.sdata, s.ccfg, ctx.model_cfg, i.max_degree)
   keep, chosen = result.keep_C, None
   if ctx.cfg.holdout_every:
     keep, chosen = chosen_step(ctx, s)
@@ -459,7 +476,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
 def report_of(ctx: Context, seed_records: list[dict], full: dict, seconds: dict) -> dict:
   """The report (JSON-able) of judged seeds' records and the full-data evaluations."""
   cfg, data, pool, n_train = ctx.cfg, ctx.data, ctx.inputs.pool, ctx.data.train.nnz
-  names = ("condensed", *cfg.baselines)
+  names = ("condensed", *cfg.judged_baselines)
   per_seed = [r["per_seed"] for r in seed_records]
   evals = {m: {n: [r["evals"][m][n] for r in seed_records] for n in names} for m in full}
   for m in evals:
@@ -507,7 +524,7 @@ def _config_record(ctx: Context) -> dict:
 def fingerprinted(job: dict) -> dict:
   """`job` (dataclasses.asdict of a JobConfig) less the hold-out's fields when it is off:
   runs without it keep the fingerprints they had before it existed."""
-  if job.get("holdout_every"):
+  if job.get("holdout_every") or job.get("start") == "best":
     return job
   return {k: v for k, v in job.items() if k not in ("holdout_every", "holdout_share")}
 

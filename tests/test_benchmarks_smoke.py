@@ -159,3 +159,48 @@ def test_distill_cf_entry_point_distills_and_judges(tmp_path, syn_csv):
   assert rec["distill"]["steps_run"] <= 3
   with np.load(out / "synthetic_users.npz") as z:
     assert z["users"].shape[0] == 10
+
+
+def _report(path, valid, test, full_valid=(0.2, 0.2), full_test=(0.1, 0.1)):
+  """A report.json with a condensed set, one baseline ("b": half of the condensed set's
+  figures) and the full data, per seed (two seeds), as condense runs write them."""
+  per = lambda v, t: [{"valid": {"ndcg@10": a}, "test": {"ndcg@10": b}}  # noqa: E731
+                      for a, b in zip(v, t)]
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps({
+      "full": {"per_seed": per(full_valid, full_test)},
+      "condensed": {"per_seed": per(valid, test)},
+      "baselines": {"b": {"per_seed": per([v / 2 for v in valid], [t / 2 for t in test])}}}))
+
+
+def test_choose_defaults_tables_retention_and_chooses_among_complete_candidates(tmp_path):
+  _report(tmp_path / "x1.json", valid=[0.2, 0.1], test=[0.1, 0.05])  # retention 0.75, 0.75
+  _report(tmp_path / "x2.json", valid=[0.18, 0.18], test=[0.09, 0.08])  # 0.9, 0.85
+  _report(tmp_path / "y1.json", valid=[0.16, 0.16], test=[0.08, 0.08])  # 0.8, 0.8
+  _report(tmp_path / "y2.json", valid=[0.3, 0.3], test=[0.1, 0.1])  # 1.5*, 1.0
+  out = tmp_path / "defaults.json"
+  proc = _python("benchmarks/choose_defaults.py",
+                 f"--candidate=A=d1:{tmp_path / 'x1.json'}#condensed",
+                 f"--candidate=A=d2:{tmp_path / 'x2.json'}#condensed",
+                 f"--candidate=B=d1:{tmp_path / 'y1.json'}#condensed",
+                 f"--candidate=B=d2:{tmp_path / 'y2.json'}#condensed",
+                 f"--candidate=C=d1:{tmp_path / 'y1.json'}#b",  # not on d2: never chosen
+                 f"--reference=R=d1:{tmp_path / 'y2.json'}#condensed",
+                 f"--reference=R=d2:{tmp_path / 'y2.json'}#condensed",
+                 "--min_seeds=2", f"--json={out}")
+  t = json.loads(out.read_text())
+  assert t["settings"]["A"]["d2"]["valid"] == pytest.approx(0.9)
+  assert t["settings"]["A"]["d2"]["test"] == pytest.approx(0.85)
+  assert t["settings"]["C"]["d1"]["valid"] == pytest.approx(0.4)  # the baseline: half
+  assert t["means"]["B"]["valid"] == pytest.approx(1.15)  # (0.8 + 1.5) / 2
+  assert t["chosen"] == "B" and "C" not in t["means"]  # R (1.5 on both) is never chosen
+  assert "1.500*" in proc.stdout and "| B (chosen) |" in proc.stdout
+  test = _python("benchmarks/choose_defaults.py", "--choose_on=test", "--min_seeds=2",
+                 *[f"--candidate={s}=d{k}:{tmp_path / f'{f}{k}.json'}#condensed"
+                   for s, f in (("A", "x"), ("B", "y")) for k in (1, 2)])
+  assert "Chosen on test, among the candidates with 2 seeds or more on every dataset: B." \
+      in test.stdout  # test means: A 0.8, B 0.9
+  bad = subprocess.run([sys.executable, ROOT / "benchmarks/choose_defaults.py",
+                        f"--candidate=A=d1:{tmp_path / 'x1.json'}#nope"], cwd=ROOT,
+                       capture_output=True, text=True)
+  assert bad.returncode != 0 and "no set 'nope'" in bad.stderr

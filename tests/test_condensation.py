@@ -31,7 +31,7 @@ def data():
 
 def test_run_reports_and_exports(tmp_path, data):
   cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=5), seeds=(0,),
-                               rho=0.3)
+                               start="prior", rho=0.3)
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=6, min_epochs=2,
                                     patience=2)
   logs = []
@@ -78,7 +78,7 @@ def test_run_reports_and_exports(tmp_path, data):
   # The full-data runs are cached: a second run trains no full model.
   logs.clear()
   cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=1), seeds=(0,),
-                               rho=0.3, baselines=())
+                               start="prior", rho=0.3, baselines=())
   condensation.run(data, protocol, cfg, model_cfg=ModelConfig(dim=8), train_cfg=train_cfg,
                    out_dir=tmp_path / "out2", cache_dir=tmp_path / "cache", log=logs.append)
   assert not any("training" in line and "full-data" in line for line in logs)
@@ -103,7 +103,7 @@ def test_job_config_errors():
 @pytest.mark.parametrize("tail", ["keep", "floor"])
 def test_tail_compensation(tmp_path, data, tail):
   cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=2), seeds=(0,),
-                               rho=0.3, baselines=(), reward_signal=False, tail=tail,
+                               start="prior", rho=0.3, baselines=(), reward_signal=False, tail=tail,
                                tail_quantile=0.1, tail_floor=0.1, augment=False)
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1,
                                     patience=1)
@@ -129,7 +129,7 @@ def test_tail_compensation(tmp_path, data, tail):
 def test_same_seed_twice_gives_bit_identical_sets_and_finished_seeds_are_not_rerun(tmp_path,
                                                                                     data):
   cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=6), seeds=(0, 1),
-                               rho=0.3, baselines=(), reward_signal=False)
+                               start="prior", rho=0.3, baselines=(), reward_signal=False)
   seed0 = dataclasses.replace(cfg, seeds=(0,))
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=3, min_epochs=0)
   kw = dict(model_cfg=ModelConfig(dim=8), train_cfg=train_cfg, cache_dir=tmp_path / "cache")
@@ -171,7 +171,7 @@ def test_same_seed_twice_gives_bit_identical_sets_and_finished_seeds_are_not_rer
 
 def test_a_lightgcn_proxy_condenses_to_the_budget(tmp_path, data):
   cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=2), seeds=(0,),
-                               rho=0.3, baselines=(), proxy_model="lightgcn",
+                               start="prior", rho=0.3, baselines=(), proxy_model="lightgcn",
                                reward_signal=False)
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=3, min_epochs=1,
                                     patience=1)
@@ -186,9 +186,11 @@ def test_a_lightgcn_proxy_condenses_to_the_budget(tmp_path, data):
 
 
 def test_fingerprinted_settings_name_the_hold_out_only_when_it_is_on():
-  off = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig()))
+  off = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig(start="prior")))
   assert "holdout_every" not in off and "holdout_share" not in off
   assert set(off) == {f.name for f in dataclasses.fields(condensation.JobConfig)} - {
       "holdout_every", "holdout_share"}
   on = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig(holdout_every=5)))
   assert on["holdout_every"] == 5 and on["holdout_share"] == 0.5
+  best = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig()))  # the default
+  assert best["holdout_every"] == 0 and best["holdout_share"] == 0.5

@@ -1,6 +1,7 @@
 """Hold-out selection of the outer loop's step: the split, the saved logits, the choice,
 and the whole job choosing a saved step's set."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -72,19 +73,24 @@ def test_choose_takes_the_first_best_and_reads_scores_back(tmp_path):
   calls = []
 
   def score_of(logits):
-    calls.append(int(logits[0]))
-    return {"score": scores[int(logits[0])], "test": -float(logits[0])}
+    calls.append([int(x[0]) for x in logits])
+    return [{"score": scores[int(x[0])], "test": -float(x[0])} for x in logits]
 
   got = holdout.choose(tmp_path, [0, 5, 10, 15], score_of, "run-a", log=lambda s: None)
   assert got["chosen_step"] == 5 and got["scores"] == [0.20, 0.31, 0.31, 0.10]
   assert got["test_scores"] == [0.0, -5.0, -10.0, -15.0]  # kept, never chosen on
-  assert calls == [0, 5, 10, 15]
+  assert calls == [[0, 5, 10, 15]]  # in one call: same-size sets train together
   again = holdout.choose(tmp_path, [0, 5, 10, 15], score_of, "run-a", log=lambda s: None)
-  assert again == got and calls == [0, 5, 10, 15]  # read back, not rescored
+  assert again == got and calls == [[0, 5, 10, 15]]  # read back, not rescored
+  holdout.save_snapshot(tmp_path / "step20.npz", np.full(3, 20, np.float32), 20, "run-a")
+  scores[20] = 0.5
+  assert holdout.choose(tmp_path, [0, 5, 20], score_of, "run-a",
+                        log=lambda s: None)["chosen_step"] == 20
+  assert calls[-1] == [20]  # only the new one is scored
   with pytest.raises(ValueError, match="other settings"):
     holdout.choose(tmp_path, [0], score_of, "run-b", log=lambda s: None)
   with pytest.raises(ValueError, match="did not save that step; start the seed afresh"):
-    holdout.choose(tmp_path, [20], score_of, "run-a", log=lambda s: None)
+    holdout.choose(tmp_path, [25], score_of, "run-a", log=lambda s: None)
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +106,15 @@ def data():
 
 def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data, monkeypatch):
   cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=4), seeds=(0,),
-                               rho=0.3, baselines=(), reward_signal=False, holdout_every=2)
+                               rho=0.3, baselines=(), reward_signal=False, holdout_every=2,
+                               start="prior")
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=4, min_epochs=1,
                                     patience=2)
   scored = []
-  score = holdout.held_out_score
-  monkeypatch.setattr(holdout, "held_out_score",
-                      lambda *a, **k: scored.append(1) or score(*a, **k))
+  score = holdout.held_out_scores
+  monkeypatch.setattr(holdout, "held_out_scores",
+                      lambda data_, subsets, *a, **k: scored.extend([1] * len(subsets)) or
+                      score(data_, subsets, *a, **k))
   run = lambda logs, resume=True: condensation.run(  # noqa: E731
       data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
       train_cfg=train_cfg, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
@@ -149,6 +157,13 @@ def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data, monkey
   assert len(scored) == 6 and not (seed_dir / "snapshots" / "step9.npz").exists()
 
 
+def _run(data, cfg, train_cfg, tmp_path) -> dict:
+  """condensation.run of `cfg` on the synthetic data into tmp_path/out, quietly."""
+  return condensation.run(data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
+                          train_cfg=train_cfg, out_dir=tmp_path / "out",
+                          cache_dir=tmp_path / "cache", log=lambda s: None)
+
+
 def _proxy(tmp_path, data, cfg, train_cfg):
   from jaxcond.condense import proxy as proxy_lib
   params, _ = fits.fit_full("bpr_mf", data, {"data_checksum": "synthetic"},
@@ -161,19 +176,19 @@ def _proxy(tmp_path, data, cfg, train_cfg):
 def _fake_start_scores(monkeypatch, fake: dict) -> list:
   """Gives the candidate starts, scored in turn, the made-up held-out scores `fake`;
   returns the list of each scored set's count of pseudo pairs."""
-  score = holdout.held_out_score
+  score = holdout.held_out_scores
   scored = []
 
-  def fake_score(data_, subset, *a, **k):
-    pseudo = len(set(zip(subset.users().tolist(), subset.indices.tolist())) -
-                 set(zip(data_.train.users().tolist(), data_.train.indices.tolist())))
-    scored.append(pseudo)
-    out = score(data_, subset, *a, **k)
-    if len(scored) <= len(fake):
-      out["score"] = list(fake.values())[len(scored) - 1]
-    return out
+  def fake_scores(data_, subsets, *a, **k):
+    train = set(zip(data_.train.users().tolist(), data_.train.indices.tolist()))
+    outs = score(data_, subsets, *a, **k)
+    for subset, out in zip(subsets, outs):
+      scored.append(len(set(zip(subset.users().tolist(), subset.indices.tolist())) - train))
+      if len(scored) <= len(fake):
+        out["score"] = list(fake.values())[len(scored) - 1]
+    return outs
 
-  monkeypatch.setattr(holdout, "held_out_score", fake_score)
+  monkeypatch.setattr(holdout, "held_out_scores", fake_scores)
   return scored
 
 
@@ -185,9 +200,7 @@ def test_a_heuristic_start_is_the_heuristic_set(tmp_path, data, monkeypatch):
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
   fake = {"prior": 0.1, "originals": 0.2, "pseudo": 0.2, "proxy_top": 0.4, "proxy_half": 0.3}
   _fake_start_scores(monkeypatch, fake)
-  rep = condensation.run(data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
-                         train_cfg=train_cfg, out_dir=tmp_path / "out",
-                         cache_dir=tmp_path / "cache", log=lambda s: None)
+  rep = _run(data, cfg, train_cfg, tmp_path)
   assert rep["start"][0]["chosen_step"] == "proxy_top"
   sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
   pairs = {n: set(zip(sets[f"{n}_users"].tolist(), sets[f"{n}_items"].tolist()))
@@ -238,8 +251,8 @@ def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, mo
   n_scored = len(scored)
   (tmp_path / "out" / "seed0" / condensation.SEED_RECORD).unlink()
   assert run()["start"] == rep["start"] and len(scored) == n_scored  # read back
-  with pytest.raises(ValueError, match="holdout_every > 0"):
-    condensation.JobConfig(start="best")
+  assert condensation.JobConfig(start="best").holds_out  # with or without step snapshots
+  assert not condensation.JobConfig(start="prior").holds_out
   with pytest.raises(ValueError, match="start must be one of"):
     condensation.JobConfig(start="worst")
 
@@ -253,15 +266,41 @@ def test_step0_reuses_the_chosen_starts_score(tmp_path, data, monkeypatch, outer
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
   fake = {"prior": 0.1, "originals": 0.5, "pseudo": 0.2, "proxy_top": 0.4, "proxy_half": 0.3}
   scored = _fake_start_scores(monkeypatch, fake)
-  rep = condensation.run(data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
-                         train_cfg=train_cfg, out_dir=tmp_path / "out",
-                         cache_dir=tmp_path / "cache", log=lambda s: None)
+  rep = _run(data, cfg, train_cfg, tmp_path)
   assert len(scored) == len(fake) + outer_steps  # one fit per start and per later step
   (start,), (held,) = rep["start"], rep["holdout"]
   assert start["chosen_step"] == "originals"
   assert held["steps"] == list(range(outer_steps + 1))
   assert held["scores"][0] == 0.5 and held["test_scores"][0] == start["test_scores"][1]
-  if outer_steps == 0:
-    sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
-    for part in ("users", "items"):
-      np.testing.assert_array_equal(sets[f"condensed_{part}"], sets[f"zero_update_{part}"])
+  sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
+  # With no outer step the condensed set is the zero-update set: judged once, not twice.
+  assert ("zero_update_users" in sets) == (outer_steps > 0)
+  assert ("zero_update" in rep["baselines"]) == (outer_steps > 0)
+
+
+def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkeypatch):
+  """JobConfig's defaults: the start chosen on held-out pairs is the set; no outer step, no
+  step snapshots, and zero_update (the same set) is not judged twice."""
+  defaults = condensation.JobConfig()
+  assert defaults.start == "best" and defaults.condense.outer_steps == 0
+  assert defaults.holds_out and not defaults.holdout_every
+  cfg = dataclasses.replace(defaults, seeds=(0,), rho=0.3)
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
+  fake = {"prior": 0.1, "originals": 0.2, "pseudo": 0.6, "proxy_top": 0.4, "proxy_half": 0.3}
+  scored = _fake_start_scores(monkeypatch, fake)
+  rep = _run(data, cfg, train_cfg, tmp_path)
+  assert len(scored) == len(fake) and rep["start"][0]["chosen_step"] == "pseudo"
+  signal = rep["reward_signal"][0]
+  assert rep["holdout"] == [] and signal["start"] == signal["end"]  # measured once
+  assert set(rep["baselines"]) == set(cfg.baselines) - {"zero_update"}
+  seed_dir = tmp_path / "out" / "seed0"
+  assert not (seed_dir / condensation.SNAPSHOTS).exists()
+  # The exported set is the top of the pseudo start's saved logits under the budget.
+  pool, _ = condensation.build_pool(data, _proxy(tmp_path, data, cfg, train_cfg), cfg)
+  sizes = condenser.budget_of(pool, data.train.nnz, cfg.condense)
+  logits, _ = holdout.load_snapshot(seed_dir / condensation.START_SNAPSHOTS / "steppseudo.npz")
+  expect = pool.to_interactions(condenser.select(logits, pool, sizes, cfg.condense, 0))
+  with np.load(seed_dir / "condensed.npz") as z:
+    got = set(zip(z["user_index"].tolist(), z["item_index"].tolist()))
+    assert z["pseudo"].any()
+  assert got == set(zip(expect.users().tolist(), expect.indices.tolist()))

@@ -12,6 +12,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from jaxcond.condense import starts
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "experiments" / "quickstart.ipynb"
 
@@ -61,7 +63,9 @@ def test_quickstart_notebook_runs(tmp_path):
   assert re.search(r"EASE ndcg@10: condensed 0\.\d+, full data 0\.\d+, retention \d\.\d+", text)
 
   rep = json.loads((out / "condense" / "report.json").read_text())
-  assert rep["seeds"] == [0] and rep["config"]["job"]["condense"]["outer_steps"] == 50
+  job = rep["config"]["job"]  # the notebook keeps the defaults: best start, no outer step
+  assert rep["seeds"] == [0] and job["condense"]["outer_steps"] == 0 and job["start"] == "best"
+  assert rep["start"][0]["chosen_step"] in starts.STARTS[:-1]
   assert rep["retention"]["ndcg@10"] == pytest.approx(ndcg, abs=5e-4)
   assert (out / "condense" / "report.md").exists()
   assert (out / "export" / "recbole" / "condensed" / "condensed.test.inter").exists()

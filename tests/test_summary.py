@@ -257,4 +257,19 @@ def test_markdown_shows_the_trajectory_and_the_choices(rep):
                             "chosen_step": 50, "metric": "ndcg@10"}],
              start=[{"seed": 0, "chosen_step": "prior"}])
   assert "| 0 | outer step 50 | 0.1900 | nan | yes |" in summary.markdown(old)
-  assert "Outer-loop trajectory" not in summary.markdown(rep)
+  assert "How the set was chosen" not in summary.markdown(rep)
+  assert "How the set was chosen" in md
+
+
+def test_a_run_without_outer_steps_says_so_and_draws_no_loop(rep, tmp_path):
+  rep["config"]["job"]["condense"] = {"outer_steps": 0}
+  rep["history"] = {"0": [], "1": []}
+  md = summary.markdown(rep)
+  assert ("|S| = 50 fixed pairs (the tail users' pairs, always kept) + 75 free pairs chosen "
+          "by the chosen start (no outer step).") in md
+  assert "## Timing\n\n- seed 0: condensation 10.0 s (no outer step)\n" in md
+  assert "## Outer loop and timing" not in md and "E|S|" not in md
+  assert "*outer_loop.png not drawn: no outer step was taken (--outer_steps=0)" in md
+  assert "outer_loop.png" not in summary.write(rep, tmp_path)
+  rep["config"]["job"]["condense"] = {"outer_steps": 200}
+  assert "## Outer loop and timing" in summary.markdown(rep)

@@ -19,7 +19,7 @@ from jaxcond.core import sharding
 from jaxcond.data.interactions import DataError
 from jaxcond.report import summary
 
-_C = condenser.CondenseConfig()
+_C = condensation.DEFAULT_CONDENSE
 _I = inner.InnerConfig()
 _J = condensation.JobConfig()
 
@@ -34,7 +34,9 @@ flags.DEFINE_list("seeds", [str(s) for s in _J.seeds], "Seeds: one condensation 
 flags.DEFINE_list("baselines", list(_J.baselines), "Same-size baselines to evaluate: random, "
                   "zero_update (this pipeline with no outer update), proxy_top, proxy_half "
                   "(the proxy heuristics); empty for none.")
-flags.DEFINE_integer("outer_steps", _C.outer_steps, "Outer (REINFORCE) iterations.")
+flags.DEFINE_integer("outer_steps", _C.outer_steps, "Outer (REINFORCE) iterations from the "
+                     "start; 0 (the default): the start's set, which no outer setting beat "
+                     "on ML-1M, Dianping and Ciao (docs/results.md).")
 flags.DEFINE_integer("num_samples", _C.num_samples, "Masks sampled per outer iteration (K).")
 flags.DEFINE_enum("outer_optimizer", _C.outer_optimizer, condenser.OUTER_OPTIMIZERS,
                   "Optimiser of the keep logits.")
@@ -72,18 +74,18 @@ flags.DEFINE_float("tail_floor", _J.tail_floor, "--tail=floor: the share of |I_u
                    "user keeps at least.")
 flags.DEFINE_bool("reward_signal", _J.reward_signal, "Measure the reward's signal-to-noise "
                   "ratio at the start and the end.")
-flags.DEFINE_integer("holdout_every", _J.holdout_every, "> 0: hold --holdout_share of each "
-                     "user's validation pairs out of the reward, save the logits every this "
-                     "many outer steps, and keep the saved step whose set the proxy model, "
-                     "trained on it, ranks the held-out pairs best with; 0: off.",
-                     lower_bound=0)
+flags.DEFINE_integer("holdout_every", _J.holdout_every, "> 0: save the logits every this "
+                     "many outer steps and keep the saved step whose set the proxy model, "
+                     "trained on it, ranks the held-out validation pairs best with; 0: the "
+                     "loop's last step.", lower_bound=0)
 flags.DEFINE_float("holdout_share", _J.holdout_share, "Share of each user's validation "
-                   "pairs held out of the reward (--holdout_every).")
+                   "pairs held out of the reward, to choose the start and step on "
+                   "(--start=best or --holdout_every).")
 flags.DEFINE_enum("start", _J.start, starts.STARTS, "The loop's start: the prior over "
                   "every candidate, over the originals, or over the pseudo pairs, or the set "
-                  "of a proxy heuristic (proxy_top, proxy_half) on top of the prior; best: "
-                  "whichever ranks the held-out validation pairs best (needs "
-                  "--holdout_every).")
+                  "of a proxy heuristic (proxy_top, proxy_half) on top of the prior; best "
+                  "(the default): whichever the proxy model, trained on it, ranks the "
+                  "held-out validation pairs best with.")
 flags.DEFINE_bool("resume", True, "Resume from the checkpoints and finished seeds in "
                   "--output_dir (made by the same settings and data); --noresume starts afresh.")
 flags.DEFINE_integer("checkpoint_every", 20, "Outer steps between checkpoints (0: only at "

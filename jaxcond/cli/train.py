@@ -5,7 +5,6 @@ jaxcond train --flagfile=experiments/flags/ml-1m.flags --output_dir=/tmp/ml1m
 
 import sys
 
-
 from jaxcond.cli import common
 from jaxcond.core import records
 from jaxcond.data.interactions import DataError

@@ -369,8 +369,9 @@ def condense(pool: Pool, data: StepData, cfg: CondenseConfig, *, hparams: ModelC
       state, history, step_s, elapsed = restored[0], *restored[2:]
       if mesh is not None:
         state = sharding.put_tree(state, layout)
-  t0 = time.perf_counter()
-  compiled = step_fn.lower(state, key, data).compile()
+  t0, compiled = time.perf_counter(), None
+  if int(state.step) < cfg.outer_steps:  # no step left (outer_steps=0): nothing to compile
+    compiled = step_fn.lower(state, key, data).compile()
   compile_s = time.perf_counter() - t0
   t_loop = time.perf_counter() - elapsed
 

@@ -118,22 +118,25 @@ def held_out_scores(data: DatasetSplit, subsets: list, seeds: list,
 
 
 def choose(snapshot_dir: pathlib.Path, names: list,
-           score_of: Callable[[np.ndarray], dict], fingerprint: str,
+           scores_of: Callable[[list], list], fingerprint: str,
            log: Callable[[str], None] = print, what: str = "outer steps") -> dict:
-  """Scores every saved logits file `step<name>.npz` (score_of gives {"score", "test"};
-  both are written beside the logits, so a rerun reads them back) and returns {"steps",
+  """Scores every saved logits file `step<name>.npz` not scored before, all in one call
+  (scores_of: [logits] -> [{"score", "test"}], so same-size sets train together; both
+  figures are written beside the logits, so a rerun reads them back) and returns {"steps",
   "scores", "test_scores", "chosen_step", "metric"}: the best score, the first on ties."""
-  scores, tests = [], []
-  for name in names:
-    path = snapshot_dir / f"step{name}.npz"
-    logits, meta = load_snapshot(path, fingerprint)
-    if "score" not in meta or meta.get("metric") != METRIC or "test" not in meta:
-      meta.update(score_of(logits), metric=METRIC)
-      npz.save_arrays(path, {"logits": logits}, meta)
-    scores.append(float(meta["score"]))
-    tests.append(float(meta["test"]))
+  saved = [load_snapshot(snapshot_dir / f"step{name}.npz", fingerprint) for name in names]
+  todo = [m for m, (_, meta) in enumerate(saved)
+          if "score" not in meta or meta.get("metric") != METRIC or "test" not in meta]
+  if todo:
+    for m, got in zip(todo, scores_of([saved[m][0] for m in todo]), strict=True):
+      logits, meta = saved[m]
+      meta.update(got, metric=METRIC)
+      npz.save_arrays(snapshot_dir / f"step{names[m]}.npz", {"logits": logits}, meta)
+  scores = [float(meta["score"]) for _, meta in saved]
+  tests = [float(meta["test"]) for _, meta in saved]
+  for name, score, test in zip(names, scores, tests):
     log(f"hold-out: logits of {what} {name}, {METRIC} on held-out validation pairs "
-        f"{scores[-1]:.4f} (test, not used to choose: {tests[-1]:.4f})")
+        f"{score:.4f} (test, not used to choose: {test:.4f})")
   best = int(np.argmax(scores))  # the first maximum
   return {"steps": list(names), "scores": scores, "test_scores": tests,
           "chosen_step": names[best], "metric": METRIC}

@@ -46,9 +46,17 @@ def _metrics(retention: dict) -> list:
   return [m for m in METRICS if m in retention]
 
 
+def _looped(rep: dict) -> bool:
+  """Whether the outer loop took steps (reports written before the setting: yes)."""
+  steps = rep.get("config", {}).get("job", {}).get("condense", {}).get("outer_steps")
+  return steps is None or steps > 0
+
+
 def _missing(rep: dict) -> dict:
   """Figures that this report cannot draw, with the reason."""
   out = {}
+  if not _looped(rep):
+    out["outer_loop.png"] = "no outer step was taken (--outer_steps=0)"
   if "degrees" not in rep:
     out["degrees.png"] = "this report has no degree profile (written before `degrees` existed)"
   if not rep.get("groups"):
@@ -69,15 +77,15 @@ def _seed_of(key: str) -> str:
   return key.removeprefix("condensed_seed")
 
 
-def _sizes_line(sizes: dict) -> str:
+def _sizes_line(sizes: dict, looped: bool = True) -> str:
   """|S| as fixed plus free pairs, or "" for a report without them."""
   if "free" not in sizes or "fixed" not in sizes:
     return ""
+  by = "the outer loop" if looped else "the chosen start (no outer step)"
   if not sizes["fixed"]:
-    return (f" All {sizes['free']:,} pairs are free pairs, chosen by the outer loop "
-            "(no fixed pairs).")
+    return f" All {sizes['free']:,} pairs are free pairs, chosen by {by} (no fixed pairs)."
   return (f" |S| = {sizes['fixed']:,} fixed pairs (the tail users' pairs, always kept) + "
-          f"{sizes['free']:,} free pairs chosen by the outer loop.")
+          f"{sizes['free']:,} free pairs chosen by {by}.")
 
 
 def _trajectory_lines(rep: dict) -> list[str]:
@@ -94,9 +102,10 @@ def _trajectory_lines(rep: dict) -> list[str]:
       rows.append((h["seed"], f"outer step {step}", score, test, step == h["chosen_step"]))
   if not rows:
     return []
-  return ["Outer-loop trajectory: the proxy model trained on each candidate set, scored on "
-          "the validation pairs held out of the reward (this chooses) and on test (shown, "
-          "never used to choose).", "",
+  return ["How the set was chosen: the proxy model trained on each candidate set (the "
+          "starts, then the outer loop's saved steps, if any), scored on the validation pairs "
+          "held out of the reward (this chooses) and on test (shown, never used to choose).",
+          "",
           "| seed | set | held-out NDCG@10 | test NDCG@10 | chosen |", "|---|---|---:|---:|---|",
           *[f"| {seed} | {name} | {score:.4f} | {test:.4f} | {'yes' if chosen else ''} |"
             for seed, name, score, test, chosen in rows], ""]
@@ -154,7 +163,7 @@ def _headline_lines(rep: dict) -> list[str]:
   head = (f"S keeps {size:,.0f} pairs, {rep['size_fraction']:.1%} of the N = "
           f"{sizes['n_train']:,} training pairs")
   head += f" ({pseudo:,.0f} of them pseudo pairs)." if pseudo else "."
-  head += _sizes_line(sizes)
+  head += _sizes_line(sizes, _looped(rep))
   if len(seeds) > 1:
     head += " " + ", ".join(f"{LABEL[m]} retention {ret[m]:.3f} (worst {ret['worst'][m]:.3f})"
                            for m in HEADLINE) + f", mean and worst over {len(seeds)} seeds."
@@ -218,6 +227,13 @@ def _item_lines(rep: dict) -> list[str]:
 
 
 def _timing_lines(rep: dict) -> list[str]:
+  if not _looped(rep):
+    return ["## Timing", "", *[f"- seed {s['seed']}: condensation "
+                               f"{_secs(s['condense_seconds'])} (no outer step)"
+                               for s in rep["per_seed"]], "",
+            f"Mean {_secs(rep['condense_seconds'])} per seed; proxy model "
+            f"{_secs(rep['proxy_seconds'])} and candidate pool {_secs(rep['pool_seconds'])} "
+            "(both cached across runs).", ""]
   lines, sizes = ["## Outer loop and timing", ""], rep["sizes"]
   for s in rep["per_seed"]:
     t, hist = s["timing"], rep["history"][str(s["seed"])]
