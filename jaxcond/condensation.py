@@ -43,8 +43,9 @@ SETS = "sets.npz"  # the sets a condensed seed is judged on
 
 
 # The product's default: the best start on held-out pairs and no outer step. Measured on
-# ML-1M, Dianping and Ciao together (docs/results.md, "Defaults"): no outer-loop setting
-# ended above its own start there; `outer_steps` > 0 runs the REINFORCE loop from it.
+# ML-1M, Dianping and Ciao together (docs/results.md, "The defaults and the table that
+# chose them"): no outer-loop setting ended above its own start there. `outer_steps` > 0
+# runs the REINFORCE loop from that start.
 DEFAULT_CONDENSE = condenser.CondenseConfig(outer_steps=0)
 
 
@@ -522,8 +523,8 @@ def _config_record(ctx: Context) -> dict:
 
 
 def fingerprinted(job: dict) -> dict:
-  """`job` (dataclasses.asdict of a JobConfig) less the hold-out's fields when it is off:
-  runs without it keep the fingerprints they had before it existed."""
+  """`job` (dataclasses.asdict of a JobConfig) less the hold-out's fields when nothing is
+  held out: runs without a hold-out keep the fingerprints they had before it existed."""
   if job.get("holdout_every") or job.get("start") == "best":
     return job
   return {k: v for k, v in job.items() if k not in ("holdout_every", "holdout_share")}
