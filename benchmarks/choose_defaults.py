@@ -1,6 +1,6 @@
 r"""The table that chooses the defaults: each candidate setting's retention of NDCG@10 on
-validation (what chooses) and on test (shown, never chosen on), per dataset and over the
-datasets together, read off condense runs' report.json files.
+validation and on test, per dataset and over the datasets together, read off condense
+runs' report.json files; --choose_on names the split that chooses.
 
 python benchmarks/choose_defaults.py \
     --candidate='start alone=ml-1m:runs/ml1m-best50/report.json#zero_update' \
