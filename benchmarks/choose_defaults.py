@@ -70,9 +70,11 @@ def table(candidates: list[str], references: tuple = (), choose_on: str = "valid
           min_seeds: int = 1) -> dict:
   """{"datasets", "settings": {setting: {dataset: retention}}, "means", "references",
   "chosen"}."""
-  settings, datasets = {}, []
-  for spec in (*candidates, *references):
+  settings, datasets, shown = {}, [], set()
+  for k, spec in enumerate((*candidates, *references)):
     setting, dataset, path, name = parse(spec)
+    if k >= len(candidates):
+      shown.add(setting)
     if not path.exists():
       raise ValueError(f"--candidate {spec!r}: no file {path}")
     got = retention(json.loads(path.read_text()), name, path)
@@ -81,7 +83,6 @@ def table(candidates: list[str], references: tuple = (), choose_on: str = "valid
   means = {s: {split: float(np.mean([by[d][split] for d in datasets]))
                for split in ("valid", "test")}
            for s, by in settings.items() if all(d in by for d in datasets)}
-  shown = [parse(spec)[0] for spec in references]
   eligible = [s for s in means if s not in shown
               and min(by["seeds"] for by in settings[s].values()) >= min_seeds]
   if not eligible:
@@ -89,7 +90,7 @@ def table(candidates: list[str], references: tuple = (), choose_on: str = "valid
                      f"with {min_seeds} seeds or more")
   chosen = max(eligible, key=lambda s: means[s][choose_on])  # the first on ties
   return {"metric": METRIC, "datasets": datasets, "settings": settings, "means": means,
-          "references": shown, "chosen": chosen, "chosen_on": choose_on,
+          "references": sorted(shown), "chosen": chosen, "chosen_on": choose_on,
           "min_seeds": min_seeds}
 
 

@@ -226,28 +226,28 @@ def _item_lines(rep: dict) -> list[str]:
           f"{pop['condensed']:.4g}{others(pop, '{:.4g}'.format)}.", ""]
 
 
-def _timing_lines(rep: dict) -> list[str]:
+def _seed_timing(rep: dict, s: dict) -> str:
+  """One seed's line: its condensation time, and the loop's if it took steps."""
+  line = f"- seed {s['seed']}: condensation {_secs(s['condense_seconds'])}"
   if not _looped(rep):
-    return ["## Timing", "", *[f"- seed {s['seed']}: condensation "
-                               f"{_secs(s['condense_seconds'])} (no outer step)"
-                               for s in rep["per_seed"]], "",
-            f"Mean {_secs(rep['condense_seconds'])} per seed; proxy model "
-            f"{_secs(rep['proxy_seconds'])} and candidate pool {_secs(rep['pool_seconds'])} "
-            "(both cached across runs).", ""]
-  lines, sizes = ["## Outer loop and timing", ""], rep["sizes"]
-  for s in rep["per_seed"]:
-    t, hist = s["timing"], rep["history"][str(s["seed"])]
-    line = (f"- seed {s['seed']}: condensation {_secs(s['condense_seconds'])} (outer loop "
-            f"{_secs(t['loop'])}, compile {_secs(t['compile'])}, median step "
-            f"{_secs(t['per_step_median'])})")
-    if hist:
-      line += (f"; {hist[-1]['step']} outer steps, inner validation loss "
-               f"{hist[0]['reward']:.4f} (step {hist[0]['step']}) → {hist[-1]['reward']:.4f}")
-    lines.append(line)
-  lines += ["", f"Mean {_secs(rep['condense_seconds'])} per seed; proxy model "
-            f"{_secs(rep['proxy_seconds'])} and candidate pool {_secs(rep['pool_seconds'])} "
-            "(both cached across runs)."]
-  if "free" in sizes:
+    return line + " (no outer step)"
+  t, hist = s["timing"], rep["history"][str(s["seed"])]
+  line += (f" (outer loop {_secs(t['loop'])}, compile {_secs(t['compile'])}, median step "
+           f"{_secs(t['per_step_median'])})")
+  if hist:
+    line += (f"; {hist[-1]['step']} outer steps, inner validation loss "
+             f"{hist[0]['reward']:.4f} (step {hist[0]['step']}) → {hist[-1]['reward']:.4f}")
+  return line
+
+
+def _timing_lines(rep: dict) -> list[str]:
+  looped, sizes = _looped(rep), rep["sizes"]
+  lines = ["## Outer loop and timing" if looped else "## Timing", "",
+           *[_seed_timing(rep, s) for s in rep["per_seed"]], "",
+           f"Mean {_secs(rep['condense_seconds'])} per seed; proxy model "
+           f"{_secs(rep['proxy_seconds'])} and candidate pool {_secs(rep['pool_seconds'])} "
+           "(both cached across runs)."]
+  if looped and "free" in sizes:
     lines.append(f"E|S| in outer_loop.png counts the free pairs only: the outer loop holds it "
                  f"at the budget of {sizes['free']:,} free pairs; the "
                  f"{sizes.get('fixed', 0):,} fixed pairs come on top.")
