@@ -23,13 +23,15 @@ from jaxcond.data.interactions import DataError
 
 
 def variants(cfg: condensation.JobConfig) -> dict:
-  """Variant name -> JobConfig: the full method, the method without each part, and the
-  two tail compensations on the 20% least active users (at the same budget)."""
+  """Variant name -> JobConfig: the full method, the method without each part, DConRec's
+  tail rule always on, and the two tail compensations on the 20% least active users (at
+  the same budget)."""
   fresh = dataclasses.replace(cfg.condense,
                               inner=dataclasses.replace(cfg.condense.inner, start="fresh"))
   return {
       "full": cfg,
       "no_tail": dataclasses.replace(cfg, tail="none"),
+      "tail_keep": dataclasses.replace(cfg, tail="keep"),  # DConRec's rule, not chosen
       "tail_keep_q20": dataclasses.replace(cfg, tail="keep", tail_quantile=0.2),
       "tail_floor": dataclasses.replace(cfg, tail="floor"),
       "no_augment": dataclasses.replace(cfg, augment=False),
@@ -45,7 +47,7 @@ def variants(cfg: condensation.JobConfig) -> dict:
 
 def effective(cfg: condensation.JobConfig, train) -> condensation.JobConfig:
   """cfg with a tail rule that selects nobody written as no tail compensation."""
-  if cfg.tail == "keep" and not tail_lib.tail_users(train, tau=cfg.tail_tau,
+  if cfg.tail in ("keep", "best") and not tail_lib.tail_users(train, tau=cfg.tail_tau,
                                                     quantile=cfg.tail_quantile).any():
     return dataclasses.replace(cfg, tail="none", tail_tau=0, tail_quantile=None)
   if cfg.tail == "none":

@@ -47,6 +47,9 @@ SETS = "sets.npz"  # the sets a condensed seed is judged on
 # chose them"): no outer-loop setting ended above its own start there. `outer_steps` > 0
 # runs the REINFORCE loop from that start.
 DEFAULT_CONDENSE = condenser.CondenseConfig(outer_steps=0)
+# tail="best": the start is chosen with and without DConRec's tail rule (keep); where the
+# tail users' pairs fill most of a small budget, every set under the rule is mostly theirs.
+TAIL_CHOICES = ("keep", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +67,10 @@ class JobConfig:
   proxy_model: str = "bpr_mf"
   proxy_seed: int = 0
   # Long-tail compensation: keep (all pairs of tail users fixed), floor (every user keeps
-  # >= ceil(tail_floor * |I_u|) pairs) or none. Tail users: <= tail_tau pairs, or the
-  # least active tail_quantile of users when given.
-  tail: str = "keep"
+  # >= ceil(tail_floor * |I_u|) pairs), none, or best (keep or none, chosen with the start
+  # on held-out pairs). Tail users: <= tail_tau pairs, or the least active tail_quantile
+  # of users when given.
+  tail: str = "best"
   tail_tau: int = 10
   tail_quantile: float | None = None
   tail_floor: float = 0.2
@@ -83,8 +87,11 @@ class JobConfig:
   start: str = "best"  # see starts.STARTS
 
   def __post_init__(self):
-    if self.tail not in tail_lib.MODES:
-      raise ValueError(f"tail must be one of {tail_lib.MODES}, got {self.tail!r}")
+    if self.tail not in (*tail_lib.MODES, "best"):
+      raise ValueError(f"tail must be one of {(*tail_lib.MODES, 'best')}, got {self.tail!r}")
+    if self.tail == "best" and self.condense.accounting != "honest":
+      raise ValueError("tail='best' compares sets of one size: it needs honest accounting "
+                       "(under official accounting the tail rule's pairs come on top)")
     if self.tail_quantile is not None and not 0 <= self.tail_quantile < 1:
       raise ValueError(f"tail_quantile must be in [0, 1), got {self.tail_quantile}")
     if not (0 <= self.tail_floor <= 1 and 0 < self.report_tail_fraction < 1):
@@ -115,7 +122,7 @@ class JobConfig:
   @property
   def holds_out(self) -> bool:
     """Whether part of the validation pairs is held out of the reward (to choose on)."""
-    return bool(self.holdout_every) or self.start == "best"
+    return bool(self.holdout_every) or "best" in (self.start, self.tail)
 
   @property
   def judged_baselines(self) -> tuple:
@@ -125,15 +132,17 @@ class JobConfig:
     return tuple(b for b in self.baselines if b != "zero_update")
 
 
-def build_pool(data: DatasetSplit, proxy: dict,
-               cfg: JobConfig) -> tuple[pool_lib.Pool, Interactions | None]:
+def build_pool(data: DatasetSplit, proxy: dict, cfg: JobConfig,
+               tail: str | None = None) -> tuple[pool_lib.Pool, Interactions | None]:
   """Original pairs, plus the proxy's top unseen items per user (pre-augmentation), with
-  the tail users' pairs fixed (tail="keep"); and the false negatives (or None)."""
+  the tail users' pairs fixed (tail, default cfg.tail, "keep"; tail="best" builds the
+  pool of "keep"); and the false negatives (or None)."""
+  tail = tail or ("keep" if cfg.tail == "best" else cfg.tail)
   unseen = None
   if cfg.augment or cfg.exclude_false_negatives:
     unseen = proxy_lib.top_unseen_pairs(data.train, proxy, cfg.rho, cfg.pseudo_min)
   fixed = None
-  if cfg.tail == "keep":
+  if tail == "keep":
     fixed = np.flatnonzero(tail_lib.tail_users(data.train, tau=cfg.tail_tau,
                                                quantile=cfg.tail_quantile))
   pseudo = {"pseudo_users": unseen.users(), "pseudo_items": unseen.indices} if cfg.augment else {}
@@ -151,9 +160,10 @@ class LoopInputs(NamedTuple):
   prior: np.ndarray | None  # the start's logits (None: a uniform start)
 
 
-def loop_inputs(data: DatasetSplit, proxy: dict, cfg: JobConfig) -> LoopInputs:
+def loop_inputs(data: DatasetSplit, proxy: dict, cfg: JobConfig,
+                tail: str | None = None) -> LoopInputs:
   """The candidate pool and what the outer loop reads of it, besides validation pairs."""
-  pool, false_neg = build_pool(data, proxy, cfg)
+  pool, false_neg = build_pool(data, proxy, cfg, tail)
   avoid = data.train if false_neg is None else data.train.union(false_neg)
   prior = None
   if cfg.prior_scale > 0:
@@ -165,8 +175,27 @@ def loop_inputs(data: DatasetSplit, proxy: dict, cfg: JobConfig) -> LoopInputs:
                     prior)
 
 
+def tail_variants(data: DatasetSplit, proxy: dict, cfg: JobConfig,
+                  log: Callable[[str], None] = print) -> dict[str, LoopInputs]:
+  """{tail rule: loop inputs}: cfg.tail's; for tail="best" "keep" (where it fixes some pair
+  and leaves a free budget) and "none", over the same candidates."""
+  if cfg.tail != "best":
+    return {cfg.tail: loop_inputs(data, proxy, cfg)}
+  free = loop_inputs(data, proxy, cfg, "none")
+  tail_U = tail_lib.tail_users(data.train, tau=cfg.tail_tau, quantile=cfg.tail_quantile)
+  pool = free.pool._replace(fixed_C=tail_U[free.pool.users_C] & ~free.pool.pseudo_C)
+  if not pool.fixed_C.any():
+    return {"none": free}  # no tail user: the rule changes nothing
+  try:
+    sizes = condenser.budget_of(pool, data.train.nnz, cfg.condense)
+  except condenser.BudgetError as e:
+    log(f"tail rule 'keep' is no candidate: {e}")
+    return {"none": free}
+  return {"keep": free._replace(pool=pool, sizes=sizes), "none": free}
+
+
 class Context(NamedTuple):
-  """What every seed of a run shares: the data, settings, proxy and loop inputs."""
+  """What every seed of a run shares: the data, settings, proxy, loop inputs and start."""
   data: DatasetSplit
   protocol: dict
   cfg: JobConfig
@@ -174,12 +203,15 @@ class Context(NamedTuple):
   train_cfg: train_lib.TrainConfig
   out_dir: pathlib.Path
   proxy: dict
-  inputs: LoopInputs
+  inputs: LoopInputs  # under the chosen tail rule (with_start), else the first of `tails`
   floor_U: np.ndarray | None  # tail="floor": each user's least count of kept pairs
   fingerprint: str  # of everything that decides a seed's result
   log: Callable[[str], None]
   checkpoint_every: int
   mesh: object
+  tails: dict  # {tail rule: LoopInputs}, the candidates of tail="best" (tail_variants)
+  start: dict | None = None  # with_start: the choice's record
+  start_logits: np.ndarray | None = None  # with_start: every seed's start logits [C]
 
 
 def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
@@ -193,7 +225,8 @@ def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
       seed=cfg.proxy_seed, tail_fraction=cfg.report_tail_fraction, cache_dir=cache_dir,
       log=log)
   proxy = proxy_lib.tables(cfg.proxy_model, proxy_params, data.train, model_cfg)
-  inputs = loop_inputs(data, proxy, cfg)
+  tails = tail_variants(data, proxy, cfg, log)
+  inputs = next(iter(tails.values()))
   pool, sizes = inputs.pool, inputs.sizes
   floor_U = None
   if cfg.tail == "floor":
@@ -212,7 +245,7 @@ def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
       dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), fits.code_version(),
       "unpadded" if mesh is None else f"padded to {sharding.PAD}")
   return Context(data, protocol, cfg, model_cfg, train_cfg, pathlib.Path(out_dir), proxy,
-                 inputs, floor_U, fingerprint, log, checkpoint_every, mesh), seconds
+                 inputs, floor_U, fingerprint, log, checkpoint_every, mesh, tails), seconds
 
 
 class SeedRun(NamedTuple):
@@ -244,48 +277,87 @@ def select(ctx: Context, s: SeedRun, logits_C) -> np.ndarray:
                           ctx.floor_U)
 
 
-def held_out_scorer(ctx: Context, s: SeedRun) -> Callable[[list], list]:
-  """[logits] -> [score]: the proxy model, trained on each logits' set (same-size sets
-  together), scored on the held-out pairs."""
-  def scores_of(logits: list) -> list[dict]:
-    subsets = [ctx.inputs.pool.to_interactions(select(ctx, s, x)) for x in logits]
-    return holdout.held_out_scores(ctx.data, subsets, [s.seed] * len(subsets), s.reward_valid,
-                                   s.held_out, model_name=ctx.cfg.proxy_model,
-                                   model_cfg=ctx.model_cfg, train_cfg=ctx.train_cfg,
-                                   avoids=[ctx.inputs.false_neg] * len(subsets))
+def _held_out_scores(ctx: Context, subsets: list, seed: int, reward_valid: Interactions,
+                     held_out: Interactions) -> list[dict]:
+  """The proxy model trained on each subset (same-size sets together), scored on held_out."""
+  return holdout.held_out_scores(ctx.data, subsets, [seed] * len(subsets), reward_valid,
+                                 held_out, model_name=ctx.cfg.proxy_model,
+                                 model_cfg=ctx.model_cfg, train_cfg=ctx.train_cfg,
+                                 avoids=[ctx.inputs.false_neg] * len(subsets))
+
+
+def held_out_scorer(ctx: Context, s: SeedRun) -> Callable[[list, list], list]:
+  """([name], [logits]) -> [score] of the seed's saved steps, on its held-out pairs."""
+  def scores_of(names: list, logits: list) -> list[dict]:
+    del names  # every step's logits are over ctx.inputs' pool
+    return _held_out_scores(ctx, [ctx.inputs.pool.to_interactions(select(ctx, s, x))
+                                  for x in logits], s.seed, s.reward_valid, s.held_out)
   return scores_of
 
 
-def start_logits_of(ctx: Context, seed: int, kind: str) -> np.ndarray | None:
-  """The logits of start `kind` (starts.STARTS), heuristics' sets of the budget's size."""
-  pool, heuristic = ctx.inputs.pool, None
+def start_logits_of(ctx: Context, inputs: LoopInputs, kind: str) -> np.ndarray | None:
+  """The logits of start `kind` (starts.STARTS) over `inputs`' pool; heuristics' sets of
+  the budget's size, drawn with the proxy seed."""
+  pool, heuristic = inputs.pool, None
   if kind in starts.HEURISTICS:
-    chosen = baselines.select(kind, ctx.data.train, ctx.inputs.sizes["total"],
-                              proxy=ctx.proxy, seed=seed).train
+    chosen = baselines.select(kind, ctx.data.train, inputs.sizes["total"], proxy=ctx.proxy,
+                              seed=ctx.cfg.proxy_seed).train
     heuristic = starts.heuristic_mask(pool, chosen)
     if heuristic.sum() < chosen.nnz:
       ctx.log(f"start {kind}: {chosen.nnz - heuristic.sum():,} of its {chosen.nnz:,} pairs "
               "are not candidates (pseudo pairs beyond --rho); the prior fills their place")
-  return starts.initial_logits(ctx.inputs.prior, pool, kind, heuristic)
+  return starts.initial_logits(inputs.prior, pool, kind, heuristic)
 
 
-def start_of(ctx: Context, s: SeedRun) -> tuple[dict, condenser.State, np.ndarray]:
-  """The start chosen (its record), the loop's state there, and its logits on the host."""
-  choice = {"chosen_step": ctx.cfg.start}
-  if ctx.cfg.start == "best":
-    choice = starts.choose_start(lambda kind: start_logits_of(ctx, s.seed, kind),
-                                 ctx.inputs.pool, starts.start_kinds(ctx.cfg.augment),
-                                 s.seed_dir / START_SNAPSHOTS, held_out_scorer(ctx, s),
-                                 s.run_id, ctx.log)
-  state = condenser.init_state(s.sdata, s.ccfg,
-                               start_logits_of(ctx, s.seed, choice["chosen_step"]),
-                               mesh=ctx.mesh)
+def start_candidates(ctx: Context) -> dict[str, tuple[str, str]]:
+  """{name: (tail rule, start kind)}: every start kind under every tail rule of ctx.tails
+  (named "<kind>-<rule>" when there are two rules)."""
+  kinds = starts.start_kinds(ctx.cfg.augment) if ctx.cfg.start == "best" else [ctx.cfg.start]
+  return {(f"{kind}-{tail}" if len(ctx.tails) > 1 else kind): (tail, kind)
+          for tail in ctx.tails for kind in kinds}
+
+
+def with_start(ctx: Context, resume: bool = True) -> Context:
+  """ctx with every seed's start: of the start candidates, the one whose set ranks held-out
+  validation pairs best once the proxy model is trained on it (chosen once per run, on the
+  proxy seed's split of the validation pairs; read back from <out_dir>/starts on a rerun)."""
+  cands, starts_dir = start_candidates(ctx), ctx.out_dir / START_SNAPSHOTS
+  if not resume:
+    shutil.rmtree(starts_dir, ignore_errors=True)
+  choice = {"chosen_step": next(iter(cands))}
+  if len(cands) > 1:
+    seed = ctx.cfg.proxy_seed
+    reward_valid, held_out = holdout.split_valid(ctx.data.valid, ctx.cfg.holdout_share, seed)
+    ccfg = dataclasses.replace(ctx.cfg.condense, seed=seed)
+
+    def scores_of(names: list, logits: list) -> list[dict]:
+      inputs = [ctx.tails[cands[name][0]] for name in names]
+      return _held_out_scores(ctx, [i.pool.to_interactions(condenser.select(
+          x, i.pool, i.sizes, ccfg, seed, ctx.floor_U)) for i, x in zip(inputs, logits)],
+                              seed, reward_valid, held_out)
+
+    def logits_of(name: str) -> np.ndarray | None:
+      return start_logits_of(ctx, ctx.tails[cands[name][0]], cands[name][1])
+
+    choice = {**starts.choose_start(logits_of, ctx.inputs.pool.size, list(cands), starts_dir,
+                                    scores_of, ctx.fingerprint, ctx.log), "split_seed": seed}
+  tail, kind = cands[choice["chosen_step"]]
+  inputs = ctx.tails[tail]
+  if len(ctx.tails) > 1:
+    ctx.log(f"tail rule {tail!r}: {inputs.sizes['fixed']:,} fixed pairs, "
+            f"{inputs.sizes['free']:,} free")
+  return ctx._replace(inputs=inputs, start={**choice, "tail": tail, "kind": kind},
+                      start_logits=start_logits_of(ctx, inputs, kind))
+
+
+def start_of(ctx: Context, s: SeedRun) -> tuple[condenser.State, np.ndarray]:
+  """The loop's state at the run's start (with_start), and its logits on the host."""
+  state = condenser.init_state(s.sdata, s.ccfg, ctx.start_logits, mesh=ctx.mesh)
   # A host copy (less padding): the outer loop donates `state`.
-  return choice, state, sharding.to_host(state.logits_C)[:ctx.inputs.pool.size].copy()
+  return state, sharding.to_host(state.logits_C)[:ctx.inputs.pool.size].copy()
 
 
-def outer_loop(ctx: Context, s: SeedRun, state, start_logits,
-               start_choice: dict) -> condenser.CondenseResult:
+def outer_loop(ctx: Context, s: SeedRun, state, start_logits) -> condenser.CondenseResult:
   """The outer loop from `state`, checkpointed, saving its logits for the hold-out (step 0,
   the start, with the score it was chosen on, if any)."""
   def progress(row):
@@ -299,7 +371,7 @@ def outer_loop(ctx: Context, s: SeedRun, state, start_logits,
   if ctx.cfg.holdout_every:
     if not ckpt.exists() or not (snaps / "step0.npz").exists():
       holdout.save_snapshot(snaps / "step0.npz", start_logits, 0, s.run_id,
-                            _start_score(start_choice))
+                            _start_score(ctx, s.seed))
     snapshot = {"snapshot_every": ctx.cfg.holdout_every,
                 "on_snapshot": lambda step, logits: holdout.save_snapshot(
                     snaps / f"step{step}.npz", logits, step, s.run_id)}
@@ -312,13 +384,14 @@ def outer_loop(ctx: Context, s: SeedRun, state, start_logits,
                             mesh=ctx.mesh, **snapshot)
 
 
-def _start_score(start_choice: dict) -> dict | None:
-  """The held-out score the chosen start was chosen on (start="best"), else None."""
-  if "scores" not in start_choice:
+def _start_score(ctx: Context, seed: int) -> dict | None:
+  """The held-out score the start was chosen on, if chosen on this seed's split and fit."""
+  choice = ctx.start
+  if "scores" not in choice or choice["split_seed"] != seed:
     return None
-  at = start_choice["steps"].index(start_choice["chosen_step"])
-  return {"score": start_choice["scores"][at], "test": start_choice["test_scores"][at],
-          "metric": start_choice["metric"]}
+  at = choice["steps"].index(choice["chosen_step"])
+  return {"score": choice["scores"][at], "test": choice["test_scores"][at],
+          "metric": choice["metric"]}
 
 
 def chosen_step(ctx: Context, s: SeedRun) -> tuple[np.ndarray, dict]:
@@ -356,13 +429,13 @@ def condense_seed(ctx: Context, seed: int) -> tuple[dict, dict]:
   condensed set first) and the seed's record (JSON-able) but its evaluations."""
   t0 = time.perf_counter()
   s = seed_run(ctx, seed)
-  start_choice, state, start_logits = start_of(ctx, s)
+  state, start_logits = start_of(ctx, s)
   key, signal = jax.random.key(seed), {}
   i = ctx.inputs
   if ctx.cfg.reward_signal:
     signal["start"] = condenser.reward_signal(start_logits, key, s.sdata, s.ccfg,
                                               ctx.model_cfg, i.max_degree)
-  result = outer_loop(ctx, s, state, start_logits, start_choice)
+  result = outer_loop(ctx, s, state, start_logits)
   if ctx.cfg.reward_signal:  # with no outer step the end is the start: measured once
     signal["end"] = signal["start"] if not s.ccfg.outer_steps else condenser.reward_signal(
         result.logits_C, key, s.sdata, s.ccfg, ctx.model_cfg, i.max_degree)
@@ -379,7 +452,7 @@ def condense_seed(ctx: Context, seed: int) -> tuple[dict, dict]:
   return sets, {
       "fingerprint": ctx.fingerprint, "seed": seed, "files": files,
       "share": {n: _item_share(subset, ctx.data.train) for n, (subset, _) in sets.items()},
-      "signal": signal, "history": result.history, "holdout": chosen, "start": start_choice,
+      "signal": signal, "history": result.history, "holdout": chosen,
       "degrees": records.degree_profile(condensed),
       "per_seed": {"seed": seed, "size": int(keep.sum()),
                    "size_fraction": float(keep.sum() / n_train),
@@ -465,6 +538,9 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
   ctx, seconds = prepare(data, protocol, cfg, model_cfg=model_cfg, train_cfg=train_cfg,
                          out_dir=out_dir, cache_dir=cache_dir, log=log,
                          checkpoint_every=checkpoint_every, mesh=mesh)
+  t0 = time.perf_counter()
+  ctx = with_start(ctx, resume)
+  seconds["start_seconds"] = time.perf_counter() - t0
   pending = condense_seeds(ctx, resume)
   t0 = time.perf_counter()
   judge_seeds(ctx, pending)
@@ -498,8 +574,7 @@ def report_of(ctx: Context, seed_records: list[dict], full: dict, seconds: dict)
       "per_seed": per_seed,
       "reward_signal": [{"seed": r["seed"], **r["signal"]} for r in seed_records],
       "holdout": [{"seed": r["seed"], **r["holdout"]} for r in seed_records if r.get("holdout")],
-      "start": [{"seed": r["seed"], **r.get("start", {"chosen_step": "prior"})}
-                for r in seed_records],
+      "start": [ctx.start],  # one choice for every seed
       "degrees": {"train": records.degree_profile(data.train),
                   **{f"condensed_seed{r['seed']}": r["degrees"] for r in seed_records}},
       "sizes": {**ctx.inputs.sizes, "pseudo_candidates": pool.size - pool.n_original,
@@ -525,7 +600,7 @@ def _config_record(ctx: Context) -> dict:
 def fingerprinted(job: dict) -> dict:
   """`job` (dataclasses.asdict of a JobConfig) less the hold-out's fields when nothing is
   held out: runs without a hold-out keep the fingerprints they had before it existed."""
-  if job.get("holdout_every") or job.get("start") == "best":
+  if job.get("holdout_every") or "best" in (job.get("start"), job.get("tail")):
     return job
   return {k: v for k, v in job.items() if k not in ("holdout_every", "holdout_share")}
 

@@ -186,7 +186,8 @@ def test_a_lightgcn_proxy_condenses_to_the_budget(tmp_path, data):
 
 
 def test_fingerprinted_settings_name_the_hold_out_only_when_it_is_on():
-  off = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig(start="prior")))
+  off = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig(start="prior",
+                                                                        tail="keep")))
   assert "holdout_every" not in off and "holdout_share" not in off
   assert set(off) == {f.name for f in dataclasses.fields(condensation.JobConfig)} - {
       "holdout_every", "holdout_share"}

@@ -123,10 +123,10 @@ def test_compare_contract_tau_and_resume(tmp_path, user_file):
 
 
 def test_a_ratio_the_tail_pairs_overfill_is_reported_not_run(tmp_path, user_file):
-  # Every user has <= 10 training pairs, so tail compensation (tail_tau 10) fixes them all.
+  # Every user has <= 10 training pairs, so the tail rule (keep, tail_tau 10) fixes them all.
   out = tmp_path / "out"
   args = [f"--dataset={user_file}", "--columns=who,what", "--ratios=0.25", "--seeds=0",
-          "--methods=dconrec,random", "--max_epochs=2", "--min_epochs=0", "--dim=8",
+          "--methods=dconrec,random", "--tail=keep", "--max_epochs=2", "--min_epochs=0", "--dim=8",
           f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
   proc = _run(tmp_path, *args)
   assert proc.returncode == 0, proc.stderr

@@ -52,7 +52,7 @@ def test_condenses_a_user_file(tmp_path, user_file):
     (["--seeds=a,b"], "--seeds must be integers"),
     (["--eval_models=nope"], "unknown model"),
     (["--num_samples=1"], "num_samples >= 2"),
-    (["--tail_tau=20"], "fewer tail users"),
+    (["--tail=keep", "--tail_tau=20"], "fewer tail users"),
     (["--tail_quantile=1.5"], "tail_quantile must be in [0, 1)"),
     (["--holdout_share=1"], "holdout_share in (0, 1)"),
 ])

@@ -72,8 +72,9 @@ def test_choose_takes_the_first_best_and_reads_scores_back(tmp_path):
                           "run-a")
   calls = []
 
-  def score_of(logits):
-    calls.append([int(x[0]) for x in logits])
+  def score_of(names, logits):
+    assert [int(x[0]) for x in logits] == names
+    calls.append(names)
     return [{"score": scores[int(x[0])], "test": -float(x[0])} for x in logits]
 
   got = holdout.choose(tmp_path, [0, 5, 10, 15], score_of, "run-a", log=lambda s: None)
@@ -124,7 +125,8 @@ def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data, monkey
   assert chosen["steps"] == [0, 2, 4] and len(scored) == 3
   assert chosen["scores"][chosen["steps"].index(chosen["chosen_step"])] == max(chosen["scores"])
   assert all(0 <= s <= 1 for s in chosen["scores"] + chosen["test_scores"])
-  assert chosen["seconds"] > 0 and rep["start"] == [{"seed": 0, "chosen_step": "prior"}]
+  assert chosen["seconds"] > 0 and rep["start"] == [{"chosen_step": "prior", "kind": "prior",
+                                                    "tail": "none"}]
   seed_dir = tmp_path / "out" / "seed0"
   # The exported set is the top-k of the chosen step's saved logits.
   pool, _ = condensation.build_pool(
@@ -252,7 +254,8 @@ def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, mo
   (tmp_path / "out" / "seed0" / condensation.SEED_RECORD).unlink()
   assert run()["start"] == rep["start"] and len(scored) == n_scored  # read back
   assert condensation.JobConfig(start="best").holds_out  # with or without step snapshots
-  assert not condensation.JobConfig(start="prior").holds_out
+  assert not condensation.JobConfig(start="prior", tail="keep").holds_out
+  assert condensation.JobConfig(start="prior").holds_out  # tail="best" is chosen on them
   with pytest.raises(ValueError, match="start must be one of"):
     condensation.JobConfig(start="worst")
 
@@ -298,9 +301,43 @@ def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkey
   # The exported set is the top of the pseudo start's saved logits under the budget.
   pool, _ = condensation.build_pool(data, _proxy(tmp_path, data, cfg, train_cfg), cfg)
   sizes = condenser.budget_of(pool, data.train.nnz, cfg.condense)
-  logits, _ = holdout.load_snapshot(seed_dir / condensation.START_SNAPSHOTS / "steppseudo.npz")
+  logits, _ = holdout.load_snapshot(tmp_path / "out" / condensation.START_SNAPSHOTS /
+                                    "steppseudo.npz")
   expect = pool.to_interactions(condenser.select(logits, pool, sizes, cfg.condense, 0))
   with np.load(seed_dir / "condensed.npz") as z:
     got = set(zip(z["user_index"].tolist(), z["item_index"].tolist()))
     assert z["pseudo"].any()
   assert got == set(zip(expect.users().tolist(), expect.indices.tolist()))
+
+
+def test_tail_best_chooses_the_rule_with_the_start_once_for_every_seed(tmp_path, data,
+                                                                       monkeypatch):
+  """tail="best" (the default): each start kind with and without the tail rule is a
+  candidate; the choice is made once, and every seed condenses from it."""
+  cfg = condensation.JobConfig(seeds=(0, 1), rho=0.3, tail_quantile=0.2,
+                               baselines=("proxy_half",), reward_signal=False)
+  assert cfg.tail == "best" and cfg.start == "best"
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
+  kinds = starts.start_kinds(True)
+  fake = {f"{k}-{t}": 0.1 for t in ("keep", "none") for k in kinds}
+  fake["proxy_half-none"] = 0.5
+  scored = _fake_start_scores(monkeypatch, fake)
+  rep = _run(data, cfg, train_cfg, tmp_path)
+  (start,) = rep["start"]
+  assert start["steps"] == list(fake) and len(scored) == len(fake)  # once, not per seed
+  assert (start["chosen_step"], start["tail"], start["kind"]) == ("proxy_half-none", "none",
+                                                                  "proxy_half")
+  assert rep["sizes"]["fixed"] == 0 and start["split_seed"] == cfg.proxy_seed
+  sets = [npz.load_arrays(tmp_path / "out" / f"seed{s}" / condensation.SETS)[0] for s in (0, 1)]
+  pairs = [{n: set(zip(z[f"{n}_users"].tolist(), z[f"{n}_items"].tolist()))
+            for n in ("condensed", "proxy_half")} for z in sets]
+  assert pairs[0]["condensed"] == pairs[1]["condensed"] == pairs[0]["proxy_half"]
+  # Under the rule the 20% least active users' pairs are fixed: the keep candidates had them.
+  pool, _ = condensation.build_pool(data, _proxy(tmp_path, data, cfg, train_cfg), cfg)
+  assert pool.fixed_C.sum() > 0 and not pool.pseudo_C[pool.fixed_C].any()
+
+
+def test_tail_best_needs_honest_accounting():
+  with pytest.raises(ValueError, match="honest accounting"):
+    condensation.JobConfig(condense=condenser.CondenseConfig(accounting="official"))
+  condensation.JobConfig(condense=condenser.CondenseConfig(accounting="official"), tail="keep")

@@ -64,9 +64,10 @@ flags.DEFINE_bool("exclude_false_negatives", _J.exclude_false_negatives,
                   "training).")
 flags.DEFINE_float("prior_scale", _J.prior_scale, "Start keep logits: -scale * the within-user "
                    "percentile of the proxy's score; 0: equal keep probabilities.")
-flags.DEFINE_enum("tail", _J.tail, ["keep", "floor", "none"], "Long-tail compensation: keep "
-                  "every pair of tail users; floor: every user keeps >= ceil(tail_floor * "
-                  "|I_u|) pairs; none.")
+flags.DEFINE_enum("tail", _J.tail, ["keep", "floor", "none", "best"], "Long-tail "
+                  "compensation: keep every pair of tail users; floor: every user keeps >= "
+                  "ceil(tail_floor * |I_u|) pairs; none; best (the default): keep or none, "
+                  "chosen with the start on the held-out validation pairs.")
 flags.DEFINE_integer("tail_tau", _J.tail_tau, "Tail users: at most this many training pairs.")
 flags.DEFINE_float("tail_quantile", None, "Tail users: the least active quantile of users "
                    "instead of --tail_tau (e.g. 0.2).")
@@ -79,8 +80,8 @@ flags.DEFINE_integer("holdout_every", _J.holdout_every, "> 0: save the logits ev
                      "trained on it, ranks the held-out validation pairs best with; 0: the "
                      "loop's last step.", lower_bound=0)
 flags.DEFINE_float("holdout_share", _J.holdout_share, "Share of each user's validation "
-                   "pairs held out of the reward, to choose the start and step on "
-                   "(--start=best or --holdout_every).")
+                   "pairs held out of the reward, to choose the start, tail rule and step "
+                   "on (--start=best, --tail=best or --holdout_every).")
 flags.DEFINE_enum("start", _J.start, starts.STARTS, "The loop's start: the prior over "
                   "every candidate, over the originals, or over the pseudo pairs, or the set "
                   "of a proxy heuristic (proxy_top, proxy_half) on top of the prior; best "

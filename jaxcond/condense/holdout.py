@@ -118,17 +118,19 @@ def held_out_scores(data: DatasetSplit, subsets: list, seeds: list,
 
 
 def choose(snapshot_dir: pathlib.Path, names: list,
-           scores_of: Callable[[list], list], fingerprint: str,
+           scores_of: Callable[[list, list], list], fingerprint: str,
            log: Callable[[str], None] = print, what: str = "outer steps") -> dict:
   """Scores every saved logits file `step<name>.npz` not scored before, all in one call
-  (scores_of: [logits] -> [{"score", "test"}], so same-size sets train together; both
-  figures are written beside the logits, so a rerun reads them back) and returns {"steps",
-  "scores", "test_scores", "chosen_step", "metric"}: the best score, the first on ties."""
+  (scores_of: ([name], [logits]) -> [{"score", "test"}], so same-size sets train together;
+  both figures are written beside the logits, so a rerun reads them back) and returns
+  {"steps", "scores", "test_scores", "chosen_step", "metric"}: the best score, the first on
+  ties."""
   saved = [load_snapshot(snapshot_dir / f"step{name}.npz", fingerprint) for name in names]
   todo = [m for m, (_, meta) in enumerate(saved)
           if "score" not in meta or meta.get("metric") != METRIC or "test" not in meta]
   if todo:
-    for m, got in zip(todo, scores_of([saved[m][0] for m in todo]), strict=True):
+    got_all = scores_of([names[m] for m in todo], [saved[m][0] for m in todo])
+    for m, got in zip(todo, got_all, strict=True):
       logits, meta = saved[m]
       meta.update(got, metric=METRIC)
       npz.save_arrays(snapshot_dir / f"step{names[m]}.npz", {"logits": logits}, meta)

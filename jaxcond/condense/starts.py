@@ -54,18 +54,18 @@ def start_kinds(augment: bool) -> list[str]:
   return [k for k in STARTS[:-1] if augment or k not in NEEDS_PSEUDO]
 
 
-def choose_start(logits_of: Callable[[str], np.ndarray | None], pool: pool_lib.Pool,
-                 kinds: list[str], starts_dir: pathlib.Path, scores_of: Callable, run_id: str,
+def choose_start(logits_of: Callable[[str], np.ndarray | None], size: int, names: list[str],
+                 starts_dir: pathlib.Path, scores_of: Callable, run_id: str,
                  log: Callable[[str], None]) -> dict:
-  """Saves each candidate start's logits (logits_of(kind)) under starts_dir and scores
-  their sets on the held-out pairs, together (holdout.choose: read back on a rerun); the
-  best is "chosen_step"."""
-  for kind in kinds:
-    if not (starts_dir / f"step{kind}.npz").exists():
-      logits_C = logits_of(kind)
-      holdout.save_snapshot(starts_dir / f"step{kind}.npz", np.zeros(pool.size, np.float32)
+  """Saves each candidate start's logits [size] (logits_of(name); None: uniform) under
+  starts_dir and scores their sets on the held-out pairs, together (holdout.choose: read
+  back on a rerun); the best is "chosen_step"."""
+  for name in names:
+    if not (starts_dir / f"step{name}.npz").exists():
+      logits_C = logits_of(name)
+      holdout.save_snapshot(starts_dir / f"step{name}.npz", np.zeros(size, np.float32)
                             if logits_C is None else logits_C, 0, run_id)
-  choice = holdout.choose(starts_dir, kinds, scores_of, run_id, log=log, what="start")
+  choice = holdout.choose(starts_dir, names, scores_of, run_id, log=log, what="start")
   log(f"the loop starts from the '{choice['chosen_step']}' start (best on the held-out "
       "validation pairs)")
   return choice

@@ -95,7 +95,8 @@ def _trajectory_lines(rep: dict) -> list[str]:
   for h in rep.get("start") or []:
     for name, score, test in zip(h.get("steps", []), h.get("scores", []),
                                  h.get("test_scores", [])):
-      rows.append((h["seed"], f"start '{name}'", score, test, name == h["chosen_step"]))
+      rows.append((h.get("seed", "all"), f"start '{name}'", score, test,
+                   name == h["chosen_step"]))
   for h in rep.get("holdout") or []:
     tests = h.get("test_scores") or [float("nan")] * len(h["steps"])
     for step, score, test in zip(h["steps"], h["scores"], tests):
@@ -246,7 +247,9 @@ def _timing_lines(rep: dict) -> list[str]:
            *[_seed_timing(rep, s) for s in rep["per_seed"]], "",
            f"Mean {_secs(rep['condense_seconds'])} per seed; proxy model "
            f"{_secs(rep['proxy_seconds'])} and candidate pool {_secs(rep['pool_seconds'])} "
-           "(both cached across runs)."]
+           "(both cached across runs)" + (f"; the start, chosen once for every seed, "
+                                          f"{_secs(rep['start_seconds'])}."
+                                          if "start_seconds" in rep else ".")]
   if looped and "free" in sizes:
     lines.append(f"E|S| in outer_loop.png counts the free pairs only: the outer loop holds it "
                  f"at the budget of {sizes['free']:,} free pairs; the "
