@@ -333,8 +333,18 @@ def test_tail_best_chooses_the_rule_with_the_start_once_for_every_seed(tmp_path,
             for n in ("condensed", "proxy_half")} for z in sets]
   assert pairs[0]["condensed"] == pairs[1]["condensed"] == pairs[0]["proxy_half"]
   # Under the rule the 20% least active users' pairs are fixed: the keep candidates had them.
-  pool, _ = condensation.build_pool(data, _proxy(tmp_path, data, cfg, train_cfg), cfg)
-  assert pool.fixed_C.sum() > 0 and not pool.pseudo_C[pool.fixed_C].any()
+  proxy = _proxy(tmp_path, data, cfg, train_cfg)
+  tails = condensation.tail_variants(data, proxy, cfg)
+  keep = tails["keep"].pool
+  assert keep.fixed_C.sum() == 12 * 16 and not keep.pseudo_C[keep.fixed_C].any()
+  assert not tails["none"].pool.fixed_C.any()
+  np.testing.assert_array_equal(keep.items_C, tails["none"].pool.items_C)  # same candidates
+  # A rule that fixes under TAIL_MIN_SHARE of the budget stands alone (192 of 240 pairs
+  # here), and one that fixes nobody is no rule.
+  monkeypatch.setattr(condensation, "TAIL_MIN_SHARE", 0.9)
+  assert list(condensation.tail_variants(data, proxy, cfg)) == ["keep"]
+  nobody = dataclasses.replace(cfg, tail_quantile=None, tail_tau=0)
+  assert list(condensation.tail_variants(data, proxy, nobody)) == ["none"]
 
 
 def test_tail_best_needs_honest_accounting():
