@@ -127,7 +127,7 @@ def test_markdown_says_plainly_when_a_baseline_wins(rep):
 def test_markdown_without_fixed_pairs(rep):
   rep["sizes"] = {**rep["sizes"], "fixed": 0, "free": 125}
   md = summary.markdown(rep)
-  assert "All 125 pairs are free pairs, chosen by the outer loop (no fixed pairs)." in md
+  assert "All 125 pairs are free pairs (no fixed pairs), chosen by the outer loop." in md
   assert "the 0 fixed pairs come on top" in md
 
 
@@ -259,6 +259,14 @@ def test_markdown_shows_the_trajectory_and_the_choices(rep):
   assert "| 0 | outer step 50 | 0.1900 | nan | yes |" in summary.markdown(old)
   assert "How the set was chosen" not in summary.markdown(rep)
   assert "How the set was chosen" in md
+  # Today's reports: one start for every seed, chosen among kinds under both tail rules.
+  once = dict(rep, start=[{"steps": ["prior-keep", "prior-none"], "scores": [0.1, 0.2],
+                           "test_scores": [0.3, 0.4], "chosen_step": "prior-none",
+                           "tail": "none", "kind": "prior", "split_seed": 0}],
+              start_seconds=12.0)
+  md = summary.markdown(once)
+  assert "| all | start 'prior-none' | 0.2000 | 0.4000 | yes |" in md
+  assert "the start, chosen once for every seed, 12.0 s." in md
 
 
 def test_a_run_without_outer_steps_says_so_and_draws_no_loop(rep, tmp_path):

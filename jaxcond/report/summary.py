@@ -83,14 +83,15 @@ def _sizes_line(sizes: dict, looped: bool = True) -> str:
     return ""
   by = "the outer loop" if looped else "the chosen start (no outer step)"
   if not sizes["fixed"]:
-    return f" All {sizes['free']:,} pairs are free pairs, chosen by {by} (no fixed pairs)."
+    return f" All {sizes['free']:,} pairs are free pairs (no fixed pairs), chosen by {by}."
   return (f" |S| = {sizes['fixed']:,} fixed pairs (the tail users' pairs, always kept) + "
           f"{sizes['free']:,} free pairs chosen by {by}.")
 
 
 def _trajectory_lines(rep: dict) -> list[str]:
-  """The chosen start and outer step per seed: each candidate's score on the held-out
-  validation pairs (what chooses) and the same model's test score (reported only)."""
+  """The chosen start (one for every seed; per seed in older reports) and outer step per
+  seed: each candidate's score on the held-out validation pairs (what chooses) and the same
+  model's test score (reported only)."""
   rows = []
   for h in rep.get("start") or []:
     for name, score, test in zip(h.get("steps", []), h.get("scores", []),
