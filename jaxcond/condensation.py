@@ -326,17 +326,29 @@ def start_candidates(ctx: Context) -> dict[str, tuple[str, str]]:
           for tail in ctx.tails for kind in kinds}
 
 
+def choosing_pairs(ctx: Context) -> tuple[Interactions, Interactions, dict]:
+  """(pairs a reward reads, pairs the start is chosen on, their record): with outer steps
+  the proxy seed's split of the validation pairs; without, no reward reads validation, so
+  every validation pair chooses (twice the pairs of a held-out half: less noise)."""
+  valid, seed = ctx.data.valid, ctx.cfg.proxy_seed
+  if ctx.cfg.condense.outer_steps:
+    reward_valid, held_out = holdout.split_valid(valid, ctx.cfg.holdout_share, seed)
+    return reward_valid, held_out, {"chosen_on": "held-out validation", "split_seed": seed}
+  return valid.subset(np.zeros(valid.nnz, bool)), valid, {"chosen_on": "validation"}
+
+
 def with_start(ctx: Context, resume: bool = True) -> Context:
-  """ctx with every seed's start: of the start candidates, the one whose set ranks held-out
-  validation pairs best once the proxy model is trained on it (chosen once per run, on the
-  proxy seed's split of the validation pairs; read back from <out_dir>/starts on a rerun)."""
+  """ctx with every seed's start: of the start candidates, the one whose set ranks the
+  choosing validation pairs (choosing_pairs) best once the proxy model, seeded by the proxy
+  seed, is trained on it (chosen once per run; read back from <out_dir>/starts on a
+  rerun)."""
   cands, starts_dir = start_candidates(ctx), ctx.out_dir / START_SNAPSHOTS
   if not resume:
     shutil.rmtree(starts_dir, ignore_errors=True)
   choice = {"chosen_step": next(iter(cands))}
   if len(cands) > 1:
     seed = ctx.cfg.proxy_seed
-    reward_valid, held_out = holdout.split_valid(ctx.data.valid, ctx.cfg.holdout_share, seed)
+    reward_valid, held_out, chosen_on = choosing_pairs(ctx)
     ccfg = dataclasses.replace(ctx.cfg.condense, seed=seed)
 
     def scores_of(names: list, logits: list) -> list[dict]:
@@ -349,7 +361,7 @@ def with_start(ctx: Context, resume: bool = True) -> Context:
       return start_logits_of(ctx, ctx.tails[cands[name][0]], cands[name][1])
 
     choice = {**starts.choose_start(logits_of, ctx.inputs.pool.size, list(cands), starts_dir,
-                                    scores_of, ctx.fingerprint, ctx.log), "split_seed": seed}
+                                    scores_of, ctx.fingerprint, ctx.log), **chosen_on}
   tail, kind = cands[choice["chosen_step"]]
   inputs = ctx.tails[tail]
   if len(ctx.tails) > 1:
@@ -396,7 +408,7 @@ def outer_loop(ctx: Context, s: SeedRun, state, start_logits) -> condenser.Conde
 def _start_score(ctx: Context, seed: int) -> dict | None:
   """The held-out score the start was chosen on, if chosen on this seed's split and fit."""
   choice = ctx.start
-  if "scores" not in choice or choice["split_seed"] != seed:
+  if "scores" not in choice or choice.get("split_seed") != seed:
     return None
   at = choice["steps"].index(choice["chosen_step"])
   return {"score": choice["scores"][at], "test": choice["test_scores"][at],

@@ -175,15 +175,18 @@ def _proxy(tmp_path, data, cfg, train_cfg):
   return proxy_lib.tables("bpr_mf", params, data.train, ModelConfig(dim=8))
 
 
-def _fake_start_scores(monkeypatch, fake: dict) -> list:
+def _fake_start_scores(monkeypatch, fake: dict, chosen_on: list | None = None) -> list:
   """Gives the candidate starts, scored in turn, the made-up held-out scores `fake`;
-  returns the list of each scored set's count of pseudo pairs."""
+  returns the list of each scored set's count of pseudo pairs (and appends the count of
+  pairs each call chooses on to `chosen_on`)."""
   score = holdout.held_out_scores
   scored = []
 
-  def fake_scores(data_, subsets, *a, **k):
+  def fake_scores(data_, subsets, seeds, reward_part, held_out, **k):
     train = set(zip(data_.train.users().tolist(), data_.train.indices.tolist()))
-    outs = score(data_, subsets, *a, **k)
+    if chosen_on is not None:
+      chosen_on.append((reward_part.nnz, held_out.nnz))
+    outs = score(data_, subsets, seeds, reward_part, held_out, **k)
     for subset, out in zip(subsets, outs):
       scored.append(len(set(zip(subset.users().tolist(), subset.indices.tolist())) - train))
       if len(scored) <= len(fake):
@@ -268,13 +271,19 @@ def test_step0_reuses_the_chosen_starts_score(tmp_path, data, monkeypatch, outer
                                reward_signal=False, holdout_every=1, start="best", tail="none")
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
   fake = {"prior": 0.1, "originals": 0.5, "pseudo": 0.2, "proxy_top": 0.4, "proxy_half": 0.3}
-  scored = _fake_start_scores(monkeypatch, fake)
+  chosen_on = []
+  scored = _fake_start_scores(monkeypatch, fake, chosen_on)
   rep = _run(data, cfg, train_cfg, tmp_path)
-  assert len(scored) == len(fake) + outer_steps  # one fit per start and per later step
   (start,), (held,) = rep["start"], rep["holdout"]
   assert start["chosen_step"] == "originals"
   assert held["steps"] == list(range(outer_steps + 1))
-  assert held["scores"][0] == 0.5 and held["test_scores"][0] == start["test_scores"][1]
+  if outer_steps:  # the start was chosen on seed 0's held-out pairs: step 0 is not refitted
+    assert len(scored) == len(fake) + outer_steps  # one fit per start and per later step
+    assert start["chosen_on"] == "held-out validation" and start["split_seed"] == 0
+    assert held["scores"][0] == 0.5 and held["test_scores"][0] == start["test_scores"][1]
+  else:  # no reward reads validation: the start was chosen on all of it, step 0 on a half
+    assert len(scored) == len(fake) + 1 and start["chosen_on"] == "validation"
+    assert chosen_on[0] == (0, data.valid.nnz) and 0 < chosen_on[1][1] < data.valid.nnz
   sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
   # With no outer step the condensed set is the zero-update set: judged once, not twice.
   assert ("zero_update_users" in sets) == (outer_steps > 0)
@@ -327,7 +336,7 @@ def test_tail_best_chooses_the_rule_with_the_start_once_for_every_seed(tmp_path,
   assert start["steps"] == list(fake) and len(scored) == len(fake)  # once, not per seed
   assert (start["chosen_step"], start["tail"], start["kind"]) == ("proxy_half-none", "none",
                                                                   "proxy_half")
-  assert rep["sizes"]["fixed"] == 0 and start["split_seed"] == cfg.proxy_seed
+  assert rep["sizes"]["fixed"] == 0 and start["chosen_on"] == "validation"
   sets = [npz.load_arrays(tmp_path / "out" / f"seed{s}" / condensation.SETS)[0] for s in (0, 1)]
   pairs = [{n: set(zip(z[f"{n}_users"].tolist(), z[f"{n}_items"].tolist()))
             for n in ("condensed", "proxy_half")} for z in sets]

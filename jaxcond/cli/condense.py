@@ -67,7 +67,7 @@ flags.DEFINE_float("prior_scale", _J.prior_scale, "Start keep logits: -scale * t
 flags.DEFINE_enum("tail", _J.tail, ["keep", "floor", "none", "best"], "Long-tail "
                   "compensation: keep every pair of tail users; floor: every user keeps >= "
                   "ceil(tail_floor * |I_u|) pairs; none; best (the default): keep or none, "
-                  "chosen with the start on the held-out validation pairs.")
+                  "chosen with the start.")
 flags.DEFINE_integer("tail_tau", _J.tail_tau, "Tail users: at most this many training pairs.")
 flags.DEFINE_float("tail_quantile", None, "Tail users: the least active quantile of users "
                    "instead of --tail_tau (e.g. 0.2).")
@@ -81,12 +81,14 @@ flags.DEFINE_integer("holdout_every", _J.holdout_every, "> 0: save the logits ev
                      "loop's last step.", lower_bound=0)
 flags.DEFINE_float("holdout_share", _J.holdout_share, "Share of each user's validation "
                    "pairs held out of the reward, to choose the start, tail rule and step "
-                   "on (--start=best, --tail=best or --holdout_every).")
+                   "on, with outer steps (without, every validation pair chooses the "
+                   "start).")
 flags.DEFINE_enum("start", _J.start, starts.STARTS, "The loop's start: the prior over "
                   "every candidate, over the originals, or over the pseudo pairs, or the set "
                   "of a proxy heuristic (proxy_top, proxy_half) on top of the prior; best "
                   "(the default): whichever the proxy model, trained on it, ranks the "
-                  "held-out validation pairs best with.")
+                  "validation pairs no reward reads best with (all of them without outer "
+                  "steps).")
 flags.DEFINE_bool("resume", True, "Resume from the checkpoints and finished seeds in "
                   "--output_dir (made by the same settings and data); --noresume starts afresh.")
 flags.DEFINE_integer("checkpoint_every", 20, "Outer steps between checkpoints (0: only at "

@@ -137,7 +137,7 @@ def choose(snapshot_dir: pathlib.Path, names: list,
   scores = [float(meta["score"]) for _, meta in saved]
   tests = [float(meta["test"]) for _, meta in saved]
   for name, score, test in zip(names, scores, tests):
-    log(f"hold-out: logits of {what} {name}, {METRIC} on held-out validation pairs "
+    log(f"hold-out: logits of {what} {name}, {METRIC} on the choosing validation pairs "
         f"{score:.4f} (test, not used to choose: {test:.4f})")
   best = int(np.argmax(scores))  # the first maximum
   return {"steps": list(names), "scores": scores, "test_scores": tests,

@@ -1,5 +1,5 @@
 """Where the outer loop starts: the proxy's prior, a part of the pool, or a heuristic's set;
-and, for start="best", the choice among them on held-out validation pairs."""
+and, for start="best", the choice among them on validation pairs no reward reads."""
 
 from __future__ import annotations
 
@@ -58,14 +58,14 @@ def choose_start(logits_of: Callable[[str], np.ndarray | None], size: int, names
                  starts_dir: pathlib.Path, scores_of: Callable, run_id: str,
                  log: Callable[[str], None]) -> dict:
   """Saves each candidate start's logits [size] (logits_of(name); None: uniform) under
-  starts_dir and scores their sets on the held-out pairs, together (holdout.choose: read
-  back on a rerun); the best is "chosen_step"."""
+  starts_dir and scores their sets (scores_of: on validation pairs no reward reads),
+  together (holdout.choose: read back on a rerun); the best is "chosen_step"."""
   for name in names:
     if not (starts_dir / f"step{name}.npz").exists():
       logits_C = logits_of(name)
       holdout.save_snapshot(starts_dir / f"step{name}.npz", np.zeros(size, np.float32)
                             if logits_C is None else logits_C, 0, run_id)
   choice = holdout.choose(starts_dir, names, scores_of, run_id, log=log, what="start")
-  log(f"the loop starts from the '{choice['chosen_step']}' start (best on the held-out "
+  log(f"the loop starts from the '{choice['chosen_step']}' start (best on the choosing "
       "validation pairs)")
   return choice

@@ -90,7 +90,7 @@ def _sizes_line(sizes: dict, looped: bool = True) -> str:
 
 def _trajectory_lines(rep: dict) -> list[str]:
   """The chosen start (one for every seed; per seed in older reports) and outer step per
-  seed: each candidate's score on the held-out validation pairs (what chooses) and the same
+  seed: each candidate's score on validation pairs no reward reads (what chooses) and the same
   model's test score (reported only)."""
   rows = []
   for h in rep.get("start") or []:
@@ -105,8 +105,9 @@ def _trajectory_lines(rep: dict) -> list[str]:
   if not rows:
     return []
   return ["How the set was chosen: the proxy model trained on each candidate set (the "
-          "starts, then the outer loop's saved steps, if any), scored on the validation pairs "
-          "held out of the reward (this chooses) and on test (shown, never used to choose).",
+          "starts, then the outer loop's saved steps, if any), scored on validation pairs no "
+          "reward reads (this chooses: the half held out of the reward with outer steps, "
+          "else all of them) and on test (shown, never used to choose).",
           "",
           "| seed | set | held-out NDCG@10 | test NDCG@10 | chosen |", "|---|---|---:|---:|---|",
           *[f"| {seed} | {name} | {score:.4f} | {test:.4f} | {'yes' if chosen else ''} |"
