@@ -246,7 +246,7 @@ def test_markdown_shows_the_trajectory_and_the_choices(rep):
               start=[{"seed": 0, "steps": ["prior", "originals"], "scores": [0.15, 0.18],
                       "test_scores": [0.19, 0.21], "chosen_step": "originals"}])
   md = summary.markdown(held)
-  assert "| seed | set | held-out NDCG@10 | test NDCG@10 | chosen |" in md
+  assert "| seed | set | choosing NDCG@10 | test NDCG@10 | chosen |" in md
   assert "| 0 | start 'prior' | 0.1500 | 0.1900 |  |" in md
   assert "| 0 | start 'originals' | 0.1800 | 0.2100 | yes |" in md
   assert "| 0 | outer step 0 | 0.1800 | 0.2100 |  |" in md

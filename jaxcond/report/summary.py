@@ -109,7 +109,7 @@ def _trajectory_lines(rep: dict) -> list[str]:
           "reward reads (this chooses: the half held out of the reward with outer steps, "
           "else all of them) and on test (shown, never used to choose).",
           "",
-          "| seed | set | held-out NDCG@10 | test NDCG@10 | chosen |", "|---|---|---:|---:|---|",
+          "| seed | set | choosing NDCG@10 | test NDCG@10 | chosen |", "|---|---|---:|---:|---|",
           *[f"| {seed} | {name} | {score:.4f} | {test:.4f} | {'yes' if chosen else ''} |"
             for seed, name, score, test, chosen in rows], ""]
 
