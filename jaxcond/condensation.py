@@ -47,12 +47,11 @@ SETS = "sets.npz"  # the sets a condensed seed is judged on
 # chose them"): no outer-loop setting ended above its own start there. `outer_steps` > 0
 # runs the REINFORCE loop from that start.
 DEFAULT_CONDENSE = condenser.CondenseConfig(outer_steps=0)
-# tail="best": the start is chosen with and without DConRec's tail rule (keep); where the
-# tail users' pairs fill most of a small budget, every set under the rule is mostly theirs.
-TAIL_CHOICES = ("keep", "none")
-# ... unless the rule fixes fewer pairs than this share of the budget: sets that differ in
-# so few pairs are not told apart by one held-out fit (a 5% swap moves one evaluator's
-# NDCG@10 by about its seed-to-seed spread), so the method's rule stands alone.
+# tail="best": the start is chosen with and without DConRec's tail rule (keep), since where
+# the tail users' pairs fill most of a small budget every set under the rule is mostly
+# theirs; unless the rule fixes fewer pairs than this share of the budget: sets that differ
+# in so few pairs are not told apart by one fit (a 5% swap moves one evaluator's NDCG@10 by
+# about its seed-to-seed spread), so the method's rule stands alone.
 TAIL_MIN_SHARE = 0.05
 
 
