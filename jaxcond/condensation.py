@@ -79,7 +79,9 @@ class JobConfig:
   tail_floor: float = 0.2
   report_tail_fraction: float = 0.2  # the "tail" group of every report
   baselines: tuple = BASELINES
-  reward_signal: bool = True  # measure the reward's SNR at the start and end (costs time)
+  # Measure the reward's SNR at the start and end (costs time); None: where an outer step
+  # uses the reward.
+  reward_signal: bool | None = None
   row_len: int = 16
   # > 0: the logits saved every holdout_every steps (and at 0 and the end) are each judged
   # by the proxy model trained on their set and ranking the held-out pairs; the best gives
@@ -220,18 +222,25 @@ class Context(NamedTuple):
   tails: dict  # {tail rule: LoopInputs}, the candidates of tail="best" (tail_variants)
   start: dict | None = None  # with_start: the choice's record
   start_logits: np.ndarray | None = None  # with_start: every seed's start logits [C]
+  # The run's evaluator fits by their inputs (train_many.fit_key): a set fitted to choose
+  # the start is not fitted again to judge it.
+  fit_memo: dict | None = None
 
 
 def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
             model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig, out_dir,
             cache_dir=None, log: Callable[[str], None] = print, checkpoint_every: int = 20,
             mesh=None) -> tuple[Context, dict]:
-  """The proxy (fit on all training pairs, cached) and the pool; and their seconds."""
+  """The proxy (fit on all training pairs, cached) and the pool; and their seconds. When
+  the proxy's model also judges, its full-data fits of the other seeds are trained beside
+  the proxy (together: the report needs them)."""
   t0 = time.perf_counter()
-  proxy_params, proxy_metrics = fits.fit_full(
-      cfg.proxy_model, data, protocol, model_cfg=model_cfg, train_cfg=train_cfg,
-      seed=cfg.proxy_seed, tail_fraction=cfg.report_tail_fraction, cache_dir=cache_dir,
-      log=log)
+  seeds = [cfg.proxy_seed]
+  if cfg.proxy_model in cfg.eval_models:
+    seeds += [seed for seed in cfg.seeds if seed != cfg.proxy_seed]
+  proxy_params, proxy_metrics = fits.fit_full_seeds(
+      cfg.proxy_model, data, protocol, model_cfg=model_cfg, train_cfg=train_cfg, seeds=seeds,
+      tail_fraction=cfg.report_tail_fraction, cache_dir=cache_dir, log=log)[0]
   proxy = proxy_lib.tables(cfg.proxy_model, proxy_params, data.train, model_cfg)
   tails = tail_variants(data, proxy, cfg, log)
   inputs = next(iter(tails.values()))
@@ -253,7 +262,8 @@ def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
       dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), fits.code_version(),
       "unpadded" if mesh is None else f"padded to {sharding.PAD}")
   return Context(data, protocol, cfg, model_cfg, train_cfg, pathlib.Path(out_dir), proxy,
-                 inputs, floor_U, fingerprint, log, checkpoint_every, mesh, tails), seconds
+                 inputs, floor_U, fingerprint, log, checkpoint_every, mesh, tails,
+                 fit_memo={}), seconds
 
 
 class SeedRun(NamedTuple):
@@ -291,7 +301,8 @@ def _held_out_scores(ctx: Context, subsets: list, seed: int, reward_valid: Inter
   return holdout.held_out_scores(ctx.data, subsets, [seed] * len(subsets), reward_valid,
                                  held_out, model_name=ctx.cfg.proxy_model,
                                  model_cfg=ctx.model_cfg, train_cfg=ctx.train_cfg,
-                                 avoids=[ctx.inputs.false_neg] * len(subsets))
+                                 avoids=[ctx.inputs.false_neg] * len(subsets),
+                                 memo=ctx.fit_memo)
 
 
 def held_out_scorer(ctx: Context, s: SeedRun) -> Callable[[list, list], list]:
@@ -444,25 +455,51 @@ def baseline_sets(ctx: Context, s: SeedRun, condensed: Interactions,
   return sets
 
 
+def _looped_seed(ctx: Context, seed: int):
+  """(SeedRun, start logits, CondenseResult, reward signal) of the seed's outer loop."""
+  s = seed_run(ctx, seed)
+  state, start_logits = start_of(ctx, s)
+  key, signal, i = jax.random.key(seed), {}, ctx.inputs
+  measure = ctx.cfg.reward_signal
+  if measure is None:
+    measure = bool(s.ccfg.outer_steps)
+  if measure:
+    signal["start"] = condenser.reward_signal(start_logits, key, s.sdata, s.ccfg,
+                                              ctx.model_cfg, i.max_degree)
+  result = outer_loop(ctx, s, state, start_logits)
+  if measure:  # with no outer step the end is the start: measured once
+    signal["end"] = signal["start"] if not s.ccfg.outer_steps else condenser.reward_signal(
+        result.logits_C, key, s.sdata, s.ccfg, ctx.model_cfg, i.max_degree)
+  return s, start_logits, result, signal
+
+
+def _unlooped_seed(ctx: Context, seed: int):
+  """_looped_seed with no outer step and no reward signal asked for: the start's set, with
+  no step data built."""
+  ccfg = dataclasses.replace(ctx.cfg.condense, seed=seed)
+  s = SeedRun(seed, ccfg, None, ctx.data.valid, None, f"{ctx.fingerprint}-{seed}",
+              ctx.out_dir / f"seed{seed}")
+  start_logits = np.asarray(ctx.start_logits, np.float32)
+  keep = select(ctx, s, start_logits)
+  sizes = ctx.inputs.sizes
+  result = condenser.CondenseResult(keep, start_logits, sizes, [],
+                                    {"compile": 0.0, "loop": 0.0, "per_step_median": 0.0})
+  return s, start_logits, result, {}
+
+
 def condense_seed(ctx: Context, seed: int) -> tuple[dict, dict]:
   """Condenses with `seed` and exports: the sets to judge {name: (subset, avoid)} (the
   condensed set first) and the seed's record (JSON-able) but its evaluations."""
   t0 = time.perf_counter()
-  s = seed_run(ctx, seed)
-  state, start_logits = start_of(ctx, s)
-  key, signal = jax.random.key(seed), {}
-  i = ctx.inputs
-  if ctx.cfg.reward_signal:
-    signal["start"] = condenser.reward_signal(start_logits, key, s.sdata, s.ccfg,
-                                              ctx.model_cfg, i.max_degree)
-  result = outer_loop(ctx, s, state, start_logits)
-  if ctx.cfg.reward_signal:  # with no outer step the end is the start: measured once
-    signal["end"] = signal["start"] if not s.ccfg.outer_steps else condenser.reward_signal(
-        result.logits_C, key, s.sdata, s.ccfg, ctx.model_cfg, i.max_degree)
+  if ctx.cfg.condense.outer_steps or ctx.cfg.holdout_every or ctx.cfg.reward_signal:
+    s, start_logits, result, signal = _looped_seed(ctx, seed)
+  else:
+    s, start_logits, result, signal = _unlooped_seed(ctx, seed)
   keep, chosen = result.keep_C, None
   if ctx.cfg.holdout_every:
     keep, chosen = chosen_step(ctx, s)
   condense_seconds = time.perf_counter() - t0
+  i = ctx.inputs
   condensed = i.pool.to_interactions(keep)
   files = export.export_condensed(s.seed_dir, "condensed", condensed, ctx.data.valid,
                                   ctx.data.test, pseudo_N=_pseudo_of(i.pool, keep))
@@ -523,7 +560,8 @@ def judge_seeds(ctx: Context, pending: dict) -> None:
   jobs = {(seed, name): judge.Job(subset, seed, avoid)
           for seed, (sets, _) in pending.items() for name, (subset, avoid) in sets.items()}
   evals = {m: judge.judge(m, ctx.data, jobs, model_cfg=ctx.model_cfg, train_cfg=ctx.train_cfg,
-                          tail_fraction=ctx.cfg.report_tail_fraction, log=ctx.log, mesh=mesh)
+                          tail_fraction=ctx.cfg.report_tail_fraction, log=ctx.log, mesh=mesh,
+                          memo=ctx.fit_memo)
            for m in ctx.cfg.eval_models}
   for seed, (sets, part) in pending.items():
     part["evals"] = {m: {name: evals[m][seed, name] for name in sets} for m in evals}
@@ -534,12 +572,10 @@ def judge_seeds(ctx: Context, pending: dict) -> None:
 
 def full_evaluations(ctx: Context, cache_dir=None) -> dict:
   """{model: [record per seed]} of every evaluator trained on all training pairs."""
-  return {m: [fits.fit_full(m, ctx.data, ctx.protocol, model_cfg=ctx.model_cfg,
-                            train_cfg=ctx.train_cfg, seed=seed,
-                            tail_fraction=ctx.cfg.report_tail_fraction, cache_dir=cache_dir,
-                            log=ctx.log)[1]
-              for seed in ctx.cfg.seeds]
-          for m in ctx.cfg.eval_models}
+  return {m: [metrics for _, metrics in fits.fit_full_seeds(
+      m, ctx.data, ctx.protocol, model_cfg=ctx.model_cfg, train_cfg=ctx.train_cfg,
+      seeds=ctx.cfg.seeds, tail_fraction=ctx.cfg.report_tail_fraction, cache_dir=cache_dir,
+      log=ctx.log)] for m in ctx.cfg.eval_models}
 
 
 def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models.ModelConfig,

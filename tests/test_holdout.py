@@ -16,6 +16,7 @@ from jaxcond.data.split import random_split
 from jaxcond.judging import fits
 from jaxcond.models import ModelConfig
 from jaxcond.models import train as train_lib
+from jaxcond.models import train_many
 
 
 def _valid(n_users=40, seed=0):
@@ -291,8 +292,9 @@ def test_step0_reuses_the_chosen_starts_score(tmp_path, data, monkeypatch, outer
 
 
 def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkeypatch):
-  """JobConfig's defaults: the start chosen on held-out pairs is the set; no outer step, no
-  step snapshots, and zero_update (the same set) is not judged twice."""
+  """JobConfig's defaults: the start chosen on the validation pairs is the set; no outer
+  step, no step snapshots, no reward measured, zero_update (the same set) not judged, and
+  the chosen start's fit (proxy seed) not trained again to judge the seed's set."""
   defaults = condensation.JobConfig()
   assert defaults.start == "best" and defaults.condense.outer_steps == 0
   assert defaults.holds_out and not defaults.holdout_every
@@ -300,11 +302,19 @@ def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkey
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
   fake = {"prior": 0.1, "originals": 0.2, "pseudo": 0.6, "proxy_top": 0.4, "proxy_half": 0.3}
   scored = _fake_start_scores(monkeypatch, fake)
+  trained = []
+  fit_group = train_many._fit_group
+  monkeypatch.setattr(train_many, "_fit_group", lambda model, data_, trains, *a: (
+      trained.append(len(trains)), fit_group(model, data_, trains, *a))[1])
   rep = _run(data, cfg, train_cfg, tmp_path)
-  assert len(scored) == len(fake) and rep["start"][0]["chosen_step"] == "pseudo"
-  signal = rep["reward_signal"][0]
-  assert rep["holdout"] == [] and signal["start"] == signal["end"]  # measured once
+  (start,) = rep["start"]
+  assert len(scored) == len(fake) and start["chosen_step"] == "pseudo"
+  assert rep["holdout"] == [] and rep["reward_signal"] == [{"seed": 0}]
   assert set(rep["baselines"]) == set(cfg.baselines) - {"zero_update"}
+  # The proxy, the five starts, the three baselines: the condensed set's fit is the start's.
+  assert sum(trained) == 1 + len(fake) + len(rep["baselines"])
+  (judged,) = rep["models"]["bpr_mf"]["condensed"]["per_seed"]
+  assert judged["test"]["ndcg@10"] == start["test_scores"][start["steps"].index("pseudo")]
   seed_dir = tmp_path / "out" / "seed0"
   assert not (seed_dir / condensation.SNAPSHOTS).exists()
   # The exported set is the top of the pseudo start's saved logits under the budget.

@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -5,6 +7,7 @@ import pytest
 from jaxcond import models
 from jaxcond.data.interactions import Interactions
 from jaxcond.data.split import random_split
+from jaxcond.judging import fits
 from jaxcond.models import train, train_many
 
 MODEL, HP = models.get_model("bpr_mf"), models.ModelConfig(dim=8)
@@ -97,3 +100,63 @@ def test_fit_many_rejects_bad_input():
 
 def test_default_group_is_one_on_cpu():
   assert train_many.default_group() == (1 if jax.default_backend() == "cpu" else None)
+
+
+def _count_fits(monkeypatch) -> list:
+  """Records the number of models each vmapped program trains."""
+  fit_group, trained = train_many._fit_group, []
+
+  def counting(model, data, trains, *args):
+    trained.append(len(trains))
+    return fit_group(model, data, trains, *args)
+
+  monkeypatch.setattr(train_many, "_fit_group", counting)
+  return trained
+
+
+def test_a_memo_reads_back_fits_of_the_same_inputs_and_trains_the_rest(monkeypatch):
+  data = _data()
+  sets = _sets(data, 3, data.train.nnz // 2)
+  trained, memo = _count_fits(monkeypatch), {}
+  first = train_many.fit_many(MODEL, data, sets[:2], [3, 4], hparams=HP, cfg=CFG, memo=memo)
+  again = train_many.fit_many(MODEL, data, [sets[1], sets[2], sets[0]], [4, 3, 3], hparams=HP,
+                              cfg=CFG, memo=memo, group=None)
+  assert trained == [1, 1, 1] and len(memo) == 3  # sets[2] with seed 3 only, the 2nd time
+  assert again[0] is first[1] and again[2] is first[0]
+  _assert_same(train.fit(MODEL, data, hparams=HP, cfg=CFG, seed=3, train=sets[2]), again[1])
+
+
+def test_fit_key_names_every_input_a_fit_depends_on():
+  data = _data()
+  a, b = _sets(data, 2, 100)
+  other = _sets(data, 1, 50)[0]  # inside a: _sets draws one order
+  base = dict(model=MODEL, data=data, train=a, seed=0, avoid=None, hparams=HP, cfg=CFG,
+              exclude_valid=())
+
+  def key(**change):
+    return train_many.fit_key(**{**base, **change})
+
+  changed = [key(train=b), key(seed=1), key(avoid=data.valid),
+             key(hparams=models.ModelConfig(dim=4)), key(cfg=dataclasses.replace(CFG, lr=0.5)),
+             key(exclude_valid=(other,)), key(data=dataclasses.replace(data, valid=data.test)),
+             key(model=models.get_model("lightgcn"))]
+  assert key() not in changed and len(set(changed)) == len(changed)
+  empty = other.subset(np.zeros(other.nnz, bool))
+  # Nothing masked, or negatives that avoid only the set's own pairs: the same fit.
+  assert key(exclude_valid=(empty,)) == key() == key(avoid=a.subset(np.arange(a.nnz) < 30))
+
+
+def test_full_data_fits_of_several_seeds_train_the_uncached_ones_together(tmp_path,
+                                                                          monkeypatch):
+  data, proto = _data(), {"data_checksum": "synthetic"}
+  kw = dict(model_cfg=HP, train_cfg=CFG, cache_dir=tmp_path, log=lambda s: None)
+  alone = fits.fit_full("bpr_mf", data, proto, seed=4, **kw)
+  trained = _count_fits(monkeypatch)
+  both = fits.fit_full_seeds("bpr_mf", data, proto, seeds=[3, 4], **kw)
+  assert trained == [1]  # seed 4 is read from the cache
+  assert both[1][1] == alone[1]
+  ref = train.fit(MODEL, data, hparams=HP, cfg=CFG, seed=3)
+  np.testing.assert_allclose(both[0][0]["user"], ref.params["user"], atol=1e-5)
+  assert both[0][1]["best_epoch"] == ref.best_epoch
+  again = fits.fit_full_seeds("bpr_mf", data, proto, seeds=[4, 3], **kw)
+  assert trained == [1] and again[1][1] == both[0][1]

@@ -74,7 +74,8 @@ flags.DEFINE_float("tail_quantile", None, "Tail users: the least active quantile
 flags.DEFINE_float("tail_floor", _J.tail_floor, "--tail=floor: the share of |I_u| every "
                    "user keeps at least.")
 flags.DEFINE_bool("reward_signal", _J.reward_signal, "Measure the reward's signal-to-noise "
-                  "ratio at the start and the end.")
+                  "ratio at the start and the end; unset: only when outer steps use the "
+                  "reward.")
 flags.DEFINE_integer("holdout_every", _J.holdout_every, "> 0: save the logits every this "
                      "many outer steps and keep the saved step whose set the proxy model, "
                      "trained on it, ranks the held-out validation pairs best with; 0: the "

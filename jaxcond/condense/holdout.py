@@ -90,9 +90,9 @@ def held_out_score(data: DatasetSplit, subset: Interactions, reward_part: Intera
 def held_out_scores(data: DatasetSplit, subsets: list, seeds: list,
                     reward_part: Interactions, held_out: Interactions, *, model_name: str,
                     model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig,
-                    avoids: list | None = None) -> list[dict]:
+                    avoids: list | None = None, memo: dict | None = None) -> list[dict]:
   """held_out_score of each (subsets[m], seeds[m], avoids[m]); same-size sets are trained
-  together (train_many.fit_many)."""
+  together (train_many.fit_many, reading and filling `memo`)."""
   model = models.get_model(model_name)
   split = dataclasses.replace(data, valid=held_out)
   avoids = [None] * len(subsets) if avoids is None else avoids
@@ -103,7 +103,8 @@ def held_out_scores(data: DatasetSplit, subsets: list, seeds: list,
     if model.trainable:
       got = train_many.fit_many(model, split, [subsets[m] for m in idx],
                                 [seeds[m] for m in idx], hparams=model_cfg, cfg=cfg,
-                                avoids=[avoids[m] for m in idx], exclude_valid=(reward_part,))
+                                avoids=[avoids[m] for m in idx], exclude_valid=(reward_part,),
+                                memo=memo)
     else:  # closed form: nothing to train together
       got = [train_lib.fit(model, split, hparams=model_cfg, cfg=cfg, seed=seeds[m],
                            train=subsets[m], exclude_valid=(reward_part,)) for m in idx]

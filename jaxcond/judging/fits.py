@@ -17,6 +17,7 @@ from jaxcond.data.interactions import Interactions
 from jaxcond.data.split import DatasetSplit
 from jaxcond.judging import judge
 from jaxcond.models import train as train_lib
+from jaxcond.models import train_many
 
 # The modules whose code decides a fit's numbers: a change in any invalidates cached fits.
 FIT_CODE = ("train.py", "mf.py", "lightgcn.py", "ease.py", "negatives.py", "evaluate.py",
@@ -29,29 +30,83 @@ def fit_full(model_name: str, data: DatasetSplit, protocol: dict, *,
              log: Callable[[str], None] = print) -> tuple[dict | None, dict]:
   """The evaluator trained on all training pairs: (params, metrics), cached on disk under
   the data checksum, the settings and the training code."""
-  settings = {"data": protocol["data_checksum"], "model": model_name, "seed": seed,
-              "tail_fraction": tail_fraction,
-              "model_cfg": dataclasses.asdict(model_cfg),
-              "train_cfg": dataclasses.asdict(train_cfg), "code": code_version()}
-  path = (datasets.resolve_cache_dir(cache_dir) / "fits"
-          / f"{model_name}-{cache.settings_key(settings)}.npz")
-  if path.exists():
+  return fit_full_seeds(model_name, data, protocol, model_cfg=model_cfg, train_cfg=train_cfg,
+                        seeds=[seed], tail_fraction=tail_fraction, cache_dir=cache_dir,
+                        log=log)[0]
+
+
+def fit_full_seeds(model_name: str, data: DatasetSplit, protocol: dict, *,
+                   model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig,
+                   seeds, tail_fraction: float = 0.2, cache_dir=None,
+                   log: Callable[[str], None] = print) -> list[tuple[dict | None, dict]]:
+  """fit_full of each seed; the seeds not cached are trained together (fit_many)."""
+  paths = [_full_path(model_name, protocol, model_cfg, train_cfg, seed, tail_fraction,
+                      cache_dir) for seed in seeds]
+  out = [_read_full(path, model_name, seed, log) for path, seed in zip(paths, seeds)]
+  todo = [m for m, got in enumerate(out) if got is None]
+  for m in todo:
+    log(f"full-data {model_name} (seed {seeds[m]}): training")
+  trained = _train_full(model_name, data, [seeds[m] for m in todo], model_cfg, train_cfg,
+                        tail_fraction, log)
+  for m, (params, metrics) in zip(todo, trained):
+    arrays = {k: np.asarray(v) for k, v in params.items()} if isinstance(params, dict) else {}
     try:
-      params, meta = npz.load_arrays(path)
-      log(f"full-data {model_name} (seed {seed}): cached {path}")
-      return (params or None), meta["metrics"]
-    except Exception as e:  # noqa: BLE001 - a bad cache file is rebuilt, and said so
-      log(f"{e}; retraining")
-  log(f"full-data {model_name} (seed {seed}): training")
-  params, metrics = evaluate_on(model_name, data, data.train, model_cfg=model_cfg,
-                                train_cfg=train_cfg, seed=seed, tail_fraction=tail_fraction,
-                                log=log)
-  arrays = {k: np.asarray(v) for k, v in params.items()} if isinstance(params, dict) else {}
+      npz.save_arrays(paths[m], arrays, {"metrics": metrics, "settings": _settings(
+          model_name, protocol, model_cfg, train_cfg, seeds[m], tail_fraction)})
+    except OSError as e:
+      log(f"could not cache the full-data run at {paths[m]} ({e})")
+    out[m] = (arrays or None), metrics
+  return out
+
+
+def _settings(model_name, protocol, model_cfg, train_cfg, seed, tail_fraction) -> dict:
+  return {"data": protocol["data_checksum"], "model": model_name, "seed": seed,
+          "tail_fraction": tail_fraction, "model_cfg": dataclasses.asdict(model_cfg),
+          "train_cfg": dataclasses.asdict(train_cfg), "code": code_version()}
+
+
+def _full_path(model_name, protocol, model_cfg, train_cfg, seed, tail_fraction,
+               cache_dir) -> pathlib.Path:
+  key = cache.settings_key(_settings(model_name, protocol, model_cfg, train_cfg, seed,
+                                     tail_fraction))
+  return datasets.resolve_cache_dir(cache_dir) / "fits" / f"{model_name}-{key}.npz"
+
+
+def _read_full(path: pathlib.Path, model_name: str, seed: int, log):
+  """(params or None, metrics) of a cached full-data fit; None if absent or unreadable."""
+  if not path.exists():
+    return None
   try:
-    npz.save_arrays(path, arrays, {"metrics": metrics, "settings": settings})
-  except OSError as e:
-    log(f"could not cache the full-data run at {path} ({e})")
-  return (arrays or None), metrics
+    params, meta = npz.load_arrays(path)
+  except Exception as e:  # noqa: BLE001 - a bad cache file is rebuilt, and said so
+    log(f"{e}; retraining")
+    return None
+  log(f"full-data {model_name} (seed {seed}): cached {path}")
+  return (params or None), meta["metrics"]
+
+
+def _train_full(model_name: str, data: DatasetSplit, seeds: list, model_cfg, train_cfg,
+                tail_fraction, log) -> list[tuple[object, dict]]:
+  """(params, test_metrics) of the model trained on all training pairs with each seed."""
+  if not seeds:
+    return []
+  model = models.get_model(model_name)
+
+  def progress(m, row):
+    if (row["epoch"] // train_cfg.eval_every) % 10 == 0:
+      log(f"  {model_name} (seed {seeds[m]}) epoch {row['epoch']}: valid ndcg@10 "
+          f"{row['valid']['ndcg@10']:.4f} (best epoch {row['best_epoch']}, "
+          f"{row['seconds']:.0f}s)")
+
+  if model.trainable:
+    fitted = train_many.fit_many(model, data, [data.train] * len(seeds), seeds,
+                                 hparams=model_cfg, cfg=train_cfg, progress=progress)
+  else:
+    fitted = [train_lib.fit(model, data, hparams=model_cfg, cfg=train_cfg, seed=seed)
+              for seed in seeds]
+  return [(fit.params, judge.test_metrics(model_name, data, fit, model_cfg=model_cfg,
+                                          train_cfg=train_cfg, n_train=data.train.nnz,
+                                          tail_fraction=tail_fraction)) for fit in fitted]
 
 
 def evaluate_on(model_name: str, data: DatasetSplit, train, *, model_cfg, train_cfg,

@@ -42,12 +42,13 @@ def test_metrics(model_name: str, data: DatasetSplit, fit: train_lib.FitResult, 
 def judge(model_name: str, data: DatasetSplit, jobs: dict[Hashable, Job], *,
           model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig,
           tail_fraction: float = 0.2, group: int | None = -1, workers: int = -1,
-          log: Callable[[str], None] | None = None, mesh=None) -> dict[Hashable, dict]:
+          log: Callable[[str], None] | None = None, mesh=None,
+          memo: dict | None = None) -> dict[Hashable, dict]:
   """test_metrics of an evaluator trained on each job's set, keyed as `jobs`.
 
   Sets of one size share a schedule (train.matched_to) and are fitted together
   (train_many.fit_many, `group` models per program, `workers` programs at once; -1: its
-  defaults).
+  defaults; a fit found in `memo` is not trained again).
   """
   model = models.get_model(model_name)
   by_size = collections.defaultdict(list)
@@ -60,8 +61,8 @@ def judge(model_name: str, data: DatasetSplit, jobs: dict[Hashable, Job], *,
       fits = train_many.fit_many(
           model, data, [jobs[k].train for k in keys], [jobs[k].seed for k in keys],
           hparams=model_cfg, cfg=cfg, avoids=[jobs[k].avoid for k in keys], group=group,
-          workers=workers, progress=None if log is None else _progress(model_name, keys, cfg,
-                                                                        log))
+          workers=workers, memo=memo,
+          progress=None if log is None else _progress(model_name, keys, cfg, log))
     else:
       fits = [train_lib.fit(model, data, hparams=model_cfg, cfg=cfg, seed=jobs[k].seed,
                             train=jobs[k].train) for k in keys]

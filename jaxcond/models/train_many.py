@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import hashlib
 import os
 import time
 from typing import Callable, Sequence
@@ -46,17 +47,31 @@ def fit_many(model: Recommender, data: DatasetSplit, trains: Sequence[Interactio
              cfg: train_lib.TrainConfig = train_lib.TrainConfig(),
              avoids: Sequence[Interactions | None] | None = None, exclude_valid: tuple = (),
              group: int | None = -1, workers: int = -1,
-             progress: Callable[[int, dict], None] | None = None
-             ) -> list[train_lib.FitResult]:
+             progress: Callable[[int, dict], None] | None = None,
+             memo: dict | None = None) -> list[train_lib.FitResult]:
   """`train.fit` of each (trains[m], seeds[m], avoids[m]), `group` models per program.
 
   All sets must have the same number of pairs. group=None puts all in one program; the
   default (-1) takes `default_group()`. `workers` programs run at once, in threads (-1:
-  `default_workers()`). progress(m, row) sees each model's validation rows.
+  `default_workers()`). progress(m, row) sees each model's validation rows. With a `memo`
+  (a dict kept across calls), a fit whose inputs (fit_key) were fitted before is read
+  from it, not trained again, and every new fit is added to it.
   """
   n = len(trains)
   avoids = [None] * n if avoids is None else list(avoids)
   _check(model, data, trains, seeds, avoids)
+  if memo is not None:
+    keys = [fit_key(model, data, t, s, a, hparams, cfg, exclude_valid)
+            for t, s, a in zip(trains, seeds, avoids)]
+    todo = [m for m in range(n) if keys[m] not in memo]
+    if todo:
+      fitted = fit_many(model, data, [trains[m] for m in todo], [seeds[m] for m in todo],
+                        hparams=hparams, cfg=cfg, avoids=[avoids[m] for m in todo],
+                        exclude_valid=exclude_valid, group=group, workers=workers,
+                        progress=None if progress is None else
+                        (lambda j, row: progress(todo[j], row)))
+      memo.update(zip((keys[m] for m in todo), fitted))
+    return [memo[k] for k in keys]
   group = default_group() if group == -1 else group
   group = n if group is None else max(1, int(group))
   parts = [list(range(s, min(s + group, n))) for s in range(0, n, group)]
@@ -71,6 +86,22 @@ def fit_many(model: Recommender, data: DatasetSplit, trains: Sequence[Interactio
   with concurrent.futures.ThreadPoolExecutor(workers) as pool:
     fitted = list(pool.map(run, parts))
   return [fit for part_fits in fitted for fit in part_fits]
+
+
+def fit_key(model: Recommender, data: DatasetSplit, train: Interactions, seed: int,
+            avoid: Interactions | None, hparams: ModelConfig, cfg: train_lib.TrainConfig,
+            exclude_valid: tuple = ()) -> str:
+  """A digest of everything a fit's numbers depend on: the model, its settings, the seed,
+  the pairs it trains on, its negatives avoid (as _fit_group unites them), it is validated
+  on and has masked (empty exclusions change nothing, so they are left out)."""
+  h = hashlib.sha256(repr((model.name, hparams, cfg, int(seed))).encode())
+  parts = [data.train, data.valid, train, train if avoid is None else train.union(avoid)]
+  parts += [x for x in exclude_valid if x.nnz]
+  for i, x in enumerate(parts):
+    h.update(f"|{i}:{x.n_users}x{x.n_items}|".encode())
+    h.update(np.ascontiguousarray(x.indptr, np.int64).tobytes())
+    h.update(np.ascontiguousarray(x.indices, np.int32).tobytes())
+  return h.hexdigest()
 
 
 def _check(model, data, trains, seeds, avoids) -> None:
