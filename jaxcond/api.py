@@ -23,6 +23,7 @@ from jaxcond import condensation, models
 from jaxcond.condense import condenser, inner
 from jaxcond.core import records
 from jaxcond.data import export as export_lib
+from jaxcond.data import readers
 from jaxcond.data.interactions import DataError, Interactions
 from jaxcond.data.pipeline import DataConfig, prepare
 from jaxcond.data.split import DatasetSplit
@@ -148,6 +149,20 @@ class Result:
     with np.load(self.report["files"][str(seed)]["npz"]) as z:
       return z["pseudo"].astype(bool)
 
+  def false_negatives(self, seed: int | None = None) -> Interactions:
+    """The proxy's false negatives outside `condensed(seed)`, in the dataset's id space:
+    the report's evaluators drew no negative among them (pass as `evaluate`'s avoid)."""
+    seed = self.report["seeds"][0] if seed is None else seed
+    path = self.report["files"].get(str(seed), {}).get("false_negatives")
+    if path is None:
+      raise ValueError(f"seed {seed} of this run wrote no false negatives (a run with "
+                       "exclude_false_negatives=False, or of another seed)")
+    train = self.dataset.train
+    if len(pathlib.Path(path).read_text().splitlines()) < 2:  # the header alone
+      return train.subset(np.zeros(train.nnz, bool))
+    return sets.to_dataset_ids(readers.read_delimited(path, columns=("user", "item")), train,
+                               str(path))
+
   def __repr__(self) -> str:
     r = self.retention
     return (f"Result({self.dataset.name}, ratio {self.report['ratio']}, |S|/N "
@@ -179,20 +194,25 @@ def condense(dataset: Dataset, ratio: float = condenser.CondenseConfig.ratio, *,
 
 
 def evaluate(dataset: Dataset, train: Interactions, model: str = "bpr_mf", *, seed: int = 0,
-             log: Callable[[str], None] | None = None, **options) -> dict:
+             avoid: Interactions | None = None, log: Callable[[str], None] | None = None,
+             **options) -> dict:
   """Trains `model` on `train` (pairs in the dataset's id space, e.g. `Result.condensed()`)
   with the evaluators' step-matched schedule; returns its test metrics (all training and
   validation items masked), with per-group ("groups") and item-side ("items") figures.
-  Unlike the report's evaluators, negatives may include the proxy's false negatives.
+  Negatives are drawn outside `train` and `avoid`: with `Result.false_negatives()` as the
+  report's evaluators draw them.
 
   options: ModelConfig and TrainConfig fields (dim, lr, max_epochs, ...).
   """
   _check(options, [*_MODEL, *_TRAIN], "evaluate")
-  if (train.n_users, train.n_items) != (dataset.train.n_users, dataset.train.n_items):
-    raise ValueError(f"train has {train.n_users} users x {train.n_items} items, the dataset "
-                     f"{dataset.train.n_users} x {dataset.train.n_items}: not its id space")
+  for name, pairs in (("train", train), ("avoid", avoid)):
+    if pairs is not None and (pairs.n_users, pairs.n_items) != (dataset.train.n_users,
+                                                                dataset.train.n_items):
+      raise ValueError(f"{name} has {pairs.n_users} users x {pairs.n_items} items, the "
+                       f"dataset {dataset.train.n_users} x {dataset.train.n_items}: not its "
+                       "id space")
   _, metrics = fits.evaluate_on(
-      model, dataset.split, train, seed=seed, log=log,
+      model, dataset.split, train, seed=seed, avoid=avoid, log=log,
       model_cfg=models.ModelConfig(**_pick(options, _MODEL)),
       train_cfg=train_lib.TrainConfig(**_pick(options, _TRAIN)))
   return metrics["test"]

@@ -502,7 +502,8 @@ def condense_seed(ctx: Context, seed: int) -> tuple[dict, dict]:
   i = ctx.inputs
   condensed = i.pool.to_interactions(keep)
   files = export.export_condensed(s.seed_dir, "condensed", condensed, ctx.data.valid,
-                                  ctx.data.test, pseudo_N=_pseudo_of(i.pool, keep))
+                                  ctx.data.test, pseudo_N=_pseudo_of(i.pool, keep),
+                                  false_negatives=i.false_neg)
   sets = {"condensed": (condensed, i.false_neg),
           **baseline_sets(ctx, s, condensed, start_logits)}
   n_train = ctx.data.train.nnz

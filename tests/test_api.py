@@ -72,6 +72,18 @@ def test_condensed_round_trips_to_the_exported_files(res, ds, tmp_path):
     res.condensed(seed=5)
 
 
+def test_false_negatives_reproduce_the_reports_evaluator(res, ds):
+  cond, fn = res.condensed(), res.false_negatives()
+  pairs = lambda x: set(zip(x.users().tolist(), x.indices.tolist()))  # noqa: E731
+  assert fn.nnz > 0 and not pairs(fn) & pairs(cond) and not pairs(fn) & pairs(ds.train)
+  reported = res.report["models"]["bpr_mf"]["condensed"]["per_seed"][0]["test"]
+  settings = dict(max_epochs=2, min_epochs=0, dim=8)
+  with_fn = jc.evaluate(ds, cond, seed=0, avoid=fn, **settings)
+  assert with_fn["ndcg@10"] == pytest.approx(reported["ndcg@10"], rel=1e-5)
+  with pytest.raises(ValueError, match="avoid has 2 users"):
+    jc.evaluate(ds, cond, avoid=Interactions.from_pairs([0, 1], [0, 1]), **settings)
+
+
 def test_evaluate(res, ds):
   m = jc.evaluate(ds, res.condensed(), model="bpr_mf", max_epochs=2, min_epochs=0, dim=8)
   assert 0 <= m["ndcg@10"] <= 1 and set(m["groups"]) == {"tail", "head"}

@@ -229,3 +229,19 @@ def test_property_export_round_trip(inter, delimiter, header, gz, flags):
       flags_back = readers.read_table(inter_path, {"pseudo": "pseudo"}, delimiter="\t",
                                       header=True).floats("pseudo")
       assert flags_back.astype(bool).tolist() == pseudo.tolist()
+
+
+def test_false_negatives_outside_the_set_are_written_in_original_ids(tmp_path):
+  ids = dict(user_ids=np.array(["u0", "u1"]), item_ids=np.array(["a", "b", "c"]))
+  condensed = Interactions.from_pairs([0, 1], [0, 2], n_users=2, n_items=3, **ids)
+  # (u0, a) lies in the set: only (u0, b) and (u1, a) are written.
+  fn = Interactions.from_pairs([0, 0, 1], [0, 1, 0], n_users=2, n_items=3, **ids)
+  files = export.export_condensed(tmp_path, "x", condensed, condensed, condensed,
+                                  false_negatives=fn)
+  assert pathlib.Path(files["false_negatives"]).read_text() == "user,item\nu0,b\nu1,a\n"
+  other = Interactions.from_pairs([0], [0], n_users=3, n_items=3)
+  with pytest.raises(ValueError, match=r"over \(3, 3\) users x items"):
+    export.export_condensed(tmp_path, "x", condensed, condensed, condensed,
+                            false_negatives=other)
+  assert "false_negatives" not in export.export_condensed(tmp_path / "no", "x", condensed,
+                                                          condensed, condensed)

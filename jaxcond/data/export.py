@@ -88,7 +88,8 @@ def read_npz(path, like: Interactions) -> Interactions:
 
 
 def export_condensed(out_dir, name: str, condensed: Interactions, valid: Interactions,
-                     test: Interactions, *, pseudo_N=None) -> dict:
+                     test: Interactions, *, pseudo_N=None,
+                     false_negatives: Interactions | None = None) -> dict:
   """The condensed training set in original ids as CSV, TSV and npz, and as RecBole
   benchmark files (`recbole/<name>/<name>.{train,valid,test}.inter`, the original
   validation and test kept apart). Returns {format: path}.
@@ -96,7 +97,12 @@ def export_condensed(out_dir, name: str, condensed: Interactions, valid: Interac
   With `pseudo_N` ([nnz] bool in the CSR order of `condensed`: the pairs the proxy model
   added), every file flags them: a `pseudo` column (0 / 1) in the CSV and TSV, `pseudo` in
   the npz, and a `pseudo:float` field in the RecBole files (0 throughout validation and
-  test, so that the three files have the same fields)."""
+  test, so that the three files have the same fields).
+
+  With `false_negatives` (the pairs an evaluator of the set draws no negative from), those
+  outside the set are written to `false_negatives.csv` (user, item in original ids): a
+  model trained on the set reproduces the report's figures only if its negatives avoid
+  them too."""
   pseudo_N = None if pseudo_N is None else _flags(pseudo_N, condensed.nnz)
   out = pathlib.Path(out_dir)
   recbole = out / "recbole" / name
@@ -113,7 +119,21 @@ def export_condensed(out_dir, name: str, condensed: Interactions, valid: Interac
              else np.zeros(inter.nnz, bool))
     paths[f"recbole_{part}"] = recbole / f"{name}.{part}.inter"
     write_inter(bare, paths[f"recbole_{part}"], pseudo_N=flags)
+  if false_negatives is not None:
+    paths["false_negatives"] = out / "false_negatives.csv"
+    write_delimited(_outside(false_negatives, condensed), paths["false_negatives"],
+                    delimiter=",")
   return {k: str(v) for k, v in paths.items()}
+
+
+def _outside(pairs: Interactions, of: Interactions) -> Interactions:
+  """The pairs of `pairs` not in `of` (same id space), without per-pair fields."""
+  if (pairs.n_users, pairs.n_items) != (of.n_users, of.n_items):
+    raise ValueError(f"false negatives over ({pairs.n_users}, {pairs.n_items}) users x items, "
+                     f"the set over ({of.n_users}, {of.n_items})")
+  key = lambda x: x.users().astype(np.int64) * x.n_items + x.indices  # noqa: E731
+  bare = dataclasses.replace(pairs, ratings=None, timestamps=None, split_tags=None)
+  return bare.subset(~np.isin(key(pairs), key(of)))
 
 
 def _flags(pseudo_N, nnz: int) -> np.ndarray:
