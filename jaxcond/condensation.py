@@ -440,18 +440,21 @@ def chosen_step(ctx: Context, s: SeedRun) -> tuple[np.ndarray, dict]:
 
 def baseline_sets(ctx: Context, s: SeedRun, condensed: Interactions,
                   start_logits: np.ndarray) -> dict:
-  """{name: (subset, avoid)}: the same-size sets the condensed set is judged against."""
+  """{name: (subset, avoid)}: the same-size sets the condensed set is judged against. Every
+  set is judged as the condensed set is, its negatives also avoiding the proxy's false
+  negatives (when excluded), so that only the sets differ: a baseline that is the
+  condensed set scores as it does."""
   cfg, train, pool, sets = ctx.cfg, ctx.data.train, ctx.inputs.pool, {}
+  avoid = ctx.inputs.false_neg
   if "random" in cfg.baselines:
     rng = np.random.default_rng([s.seed, 11])
-    sets["random"] = (train.subset(rng.permutation(train.nnz) < condensed.nnz), None)
+    sets["random"] = (train.subset(rng.permutation(train.nnz) < condensed.nnz), avoid)
   if "zero_update" in cfg.judged_baselines:
-    sets["zero_update"] = (pool.to_interactions(select(ctx, s, start_logits)),
-                           ctx.inputs.false_neg)
-  for name in starts.HEURISTICS:  # as compare.py judges them: negatives outside S only
+    sets["zero_update"] = (pool.to_interactions(select(ctx, s, start_logits)), avoid)
+  for name in starts.HEURISTICS:
     if name in cfg.baselines:
       sets[name] = (baselines.select(name, train, condensed.nnz, proxy=ctx.proxy,
-                                     seed=s.seed).train, None)
+                                     seed=s.seed).train, avoid)
   return sets
 
 
@@ -480,9 +483,8 @@ def _unlooped_seed(ctx: Context, seed: int):
   s = SeedRun(seed, ccfg, None, ctx.data.valid, None, f"{ctx.fingerprint}-{seed}",
               ctx.out_dir / f"seed{seed}")
   start_logits = np.asarray(ctx.start_logits, np.float32)
-  keep = select(ctx, s, start_logits)
-  sizes = ctx.inputs.sizes
-  result = condenser.CondenseResult(keep, start_logits, sizes, [],
+  result = condenser.CondenseResult(select(ctx, s, start_logits), start_logits,
+                                    ctx.inputs.sizes, [],
                                     {"compile": 0.0, "loop": 0.0, "per_step_median": 0.0})
   return s, start_logits, result, {}
 
@@ -510,6 +512,8 @@ def condense_seed(ctx: Context, seed: int) -> tuple[dict, dict]:
   return sets, {
       "fingerprint": ctx.fingerprint, "seed": seed, "files": files,
       "share": {n: _item_share(subset, ctx.data.train) for n, (subset, _) in sets.items()},
+      "overlap": {n: _overlap(condensed, subset) for n, (subset, _) in sets.items()
+                  if n != "condensed"},
       "signal": signal, "history": result.history, "holdout": chosen,
       "degrees": records.degree_profile(condensed),
       "per_seed": {"seed": seed, "size": int(keep.sum()),
@@ -601,6 +605,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
   pending = condense_seeds(ctx, resume)
   t0 = time.perf_counter()
   judge_seeds(ctx, pending)
+  ctx.fit_memo.clear()  # its fits (params and all) are not read again
   seconds["judge_seconds"] = time.perf_counter() - t0
   seed_records = [records.read_fingerprinted(ctx.out_dir / f"seed{seed}" / SEED_RECORD,
                                              ctx.fingerprint, "seed") for seed in cfg.seeds]
@@ -620,6 +625,8 @@ def report_of(ctx: Context, seed_records: list[dict], full: dict, seconds: dict)
   sizes_kept = np.array([r["size"] for r in per_seed])
   items = {**head["items"], "share_in_S": {
       n: float(np.mean([r["share"][n] for r in seed_records])) for n in names}}
+  overlap = {n: float(np.mean([r["overlap"][n] for r in seed_records]))
+             for n in names[1:] if all(n in r.get("overlap", {}) for r in seed_records)}
   return {
       "ratio": cfg.condense.ratio, "accounting": cfg.condense.accounting,
       "size_fraction": float(sizes_kept.mean() / n_train),
@@ -627,7 +634,7 @@ def report_of(ctx: Context, seed_records: list[dict], full: dict, seconds: dict)
       "condense_seconds": float(np.mean([r["condense_seconds"] for r in per_seed])),
       **seconds,
       **{k: head[k] for k in ("full", "condensed", "retention", "baselines", "groups")},
-      "items": items, "models": models_report, "seeds": list(cfg.seeds),
+      "items": items, "overlap": overlap, "models": models_report, "seeds": list(cfg.seeds),
       "per_seed": per_seed,
       "reward_signal": [{"seed": r["seed"], **r["signal"]} for r in seed_records],
       "holdout": [{"seed": r["seed"], **r["holdout"]} for r in seed_records if r.get("holdout")],
@@ -684,6 +691,12 @@ def _load_sets(path: pathlib.Path, train: Interactions, false_neg) -> dict:
                                          n_users=train.n_users, n_items=train.n_items),
                  false_neg if avoid else None)
           for name, avoid in meta["avoid"].items()}
+
+
+def _overlap(a: Interactions, b: Interactions) -> float:
+  """The share of a's pairs that b holds too."""
+  key = lambda x: x.users().astype(np.int64) * x.n_items + x.indices  # noqa: E731
+  return float(np.isin(key(a), key(b)).mean()) if a.nnz else 0.0
 
 
 def _item_share(subset: Interactions, train: Interactions) -> float:

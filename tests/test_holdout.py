@@ -311,10 +311,21 @@ def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkey
   assert len(scored) == len(fake) and start["chosen_step"] == "pseudo"
   assert rep["holdout"] == [] and rep["reward_signal"] == [{"seed": 0}]
   assert set(rep["baselines"]) == set(cfg.baselines) - {"zero_update"}
-  # The proxy, the five starts, the three baselines: the condensed set's fit is the start's.
-  assert sum(trained) == 1 + len(fake) + len(rep["baselines"])
-  (judged,) = rep["models"]["bpr_mf"]["condensed"]["per_seed"]
-  assert judged["test"]["ndcg@10"] == start["test_scores"][start["steps"].index("pseudo")]
+  # The proxy, the five starts and random are trained: the condensed set is the chosen
+  # start's set, and the proxy heuristics' seed-0 sets are their starts' (drawn with the
+  # proxy seed); every set is judged as the condensed set is, so their fits are reused.
+  assert sum(trained) == 1 + len(fake) + 1
+  ev = rep["models"]["bpr_mf"]
+  judged = {"pseudo": ev["condensed"]["per_seed"][0],
+            **{k: ev["baselines"][k]["per_seed"][0] for k in ("proxy_top", "proxy_half")}}
+  for kind, fit in judged.items():
+    assert fit["test"]["ndcg@10"] == start["test_scores"][start["steps"].index(kind)]
+  sets_, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
+  pairs = {n: set(zip(sets_[f"{n}_users"].tolist(), sets_[f"{n}_items"].tolist()))
+           for n in ("condensed", *rep["baselines"])}
+  assert rep["overlap"] == {n: pytest.approx(len(pairs["condensed"] & pairs[n])
+                                             / len(pairs["condensed"]))
+                            for n in rep["baselines"]}
   seed_dir = tmp_path / "out" / "seed0"
   assert not (seed_dir / condensation.SNAPSHOTS).exists()
   # The exported set is the top of the pseudo start's saved logits under the budget.

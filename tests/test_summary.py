@@ -124,6 +124,18 @@ def test_markdown_says_plainly_when_a_baseline_wins(rep):
   assert "oracle beats" not in headline
 
 
+def test_markdown_names_a_baseline_that_is_nearly_the_condensed_set(rep):
+  _add_baseline(rep, "proxy_top", overall=0.95, tail=0.85)
+  rep["overlap"] = {"random": 0.25, "proxy_top": 0.99984}
+  headline = summary.markdown(rep).split("\n\n")[1]
+  assert ("proxy_top shares 99.98% of the condensed set's pairs (mean over seeds): nearly "
+          "the same set, so that difference in retention is the evaluators' noise, not the "
+          "sets'.") in headline
+  assert "random shares" not in headline
+  rep["overlap"] = {"random": 0.25, "proxy_top": 0.98}
+  assert "shares" not in summary.markdown(rep).split("\n\n")[1]
+
+
 def test_markdown_without_fixed_pairs(rep):
   rep["sizes"] = {**rep["sizes"], "fixed": 0, "free": 125}
   md = summary.markdown(rep)

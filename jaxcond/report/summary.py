@@ -143,6 +143,21 @@ def _beaten(rep: dict) -> str:
   return ""
 
 
+SAME_SET = 0.99  # a baseline sharing this share of S's pairs is (nearly) the same set
+
+
+def _same_sets(rep: dict) -> str:
+  """A sentence naming the baselines that are (nearly) the condensed set itself, whose
+  difference in retention is then the evaluators' seed-to-seed noise, not the sets'."""
+  same = {n: v for n, v in (rep.get("overlap") or {}).items()
+          if v >= SAME_SET and n in (rep.get("baselines") or {})}
+  if not same:
+    return ""
+  return (" " + ", ".join(f"{n} shares {v:.2%}" for n, v in same.items())
+          + " of the condensed set's pairs (mean over seeds): nearly the same set, so that "
+          "difference in retention is the evaluators' noise, not the sets'.")
+
+
 def markdown(rep: dict) -> str:
   """The report as markdown: headline, tables, timing, protocol and figure links."""
   lines = [f"# Condensed {rep['protocol']['dataset']} at ratio {rep['ratio']:g}", ""]
@@ -176,7 +191,7 @@ def _headline_lines(rep: dict) -> list[str]:
     head += " Baselines at the same size: " + "; ".join(
         f"{name} " + " / ".join(f"{b['retention'][m]:.3f}" for m in HEADLINE)
         for name, b in baselines.items()) + " (NDCG@10 / Recall@10)."
-    head += _beaten(rep)
+    head += _beaten(rep) + _same_sets(rep)
   else:
     head += " No baselines were run."
   return [head, ""]
