@@ -256,7 +256,7 @@ def judging(nnz: int, max_epochs: int | None) -> dict:
     wall = time.perf_counter() - t0
   loops = [s["timing"]["loop"] + s["timing"]["compile"] for s in rep["per_seed"]]
   return {"nnz": int(data.train.nnz), "seeds": len(rep["seeds"]), "wall_seconds": wall,
-          "proxy_seconds": rep["proxy_seconds"], "start_seconds": rep.get("start_seconds", 0.0),
+          "proxy_seconds": rep["proxy_seconds"], "start_seconds": rep["start_seconds"],
           "outer_loop_seconds": float(sum(loops)),
           "condense_seconds": float(rep["condense_seconds"] * len(rep["seeds"])),
           "judge_seconds": rep["judge_seconds"],

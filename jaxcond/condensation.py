@@ -130,6 +130,13 @@ class JobConfig:
     return bool(self.holdout_every) or "best" in (self.start, self.tail)
 
   @property
+  def measures_signal(self) -> bool:
+    """Whether each seed's reward signal is measured (reward_signal; None: with steps)."""
+    if self.reward_signal is None:
+      return bool(self.condense.outer_steps)
+    return self.reward_signal
+
+  @property
   def judged_baselines(self) -> tuple:
     """The baselines judged: zero_update is the condensed set itself with no outer step."""
     if self.condense.outer_steps:
@@ -463,9 +470,7 @@ def _looped_seed(ctx: Context, seed: int):
   s = seed_run(ctx, seed)
   state, start_logits = start_of(ctx, s)
   key, signal, i = jax.random.key(seed), {}, ctx.inputs
-  measure = ctx.cfg.reward_signal
-  if measure is None:
-    measure = bool(s.ccfg.outer_steps)
+  measure = ctx.cfg.measures_signal
   if measure:
     signal["start"] = condenser.reward_signal(start_logits, key, s.sdata, s.ccfg,
                                               ctx.model_cfg, i.max_degree)
@@ -493,7 +498,7 @@ def condense_seed(ctx: Context, seed: int) -> tuple[dict, dict]:
   """Condenses with `seed` and exports: the sets to judge {name: (subset, avoid)} (the
   condensed set first) and the seed's record (JSON-able) but its evaluations."""
   t0 = time.perf_counter()
-  if ctx.cfg.condense.outer_steps or ctx.cfg.holdout_every or ctx.cfg.reward_signal:
+  if ctx.cfg.condense.outer_steps or ctx.cfg.holdout_every or ctx.cfg.measures_signal:
     s, start_logits, result, signal = _looped_seed(ctx, seed)
   else:
     s, start_logits, result, signal = _unlooped_seed(ctx, seed)
@@ -695,8 +700,7 @@ def _load_sets(path: pathlib.Path, train: Interactions, false_neg) -> dict:
 
 def _overlap(a: Interactions, b: Interactions) -> float:
   """The share of a's pairs that b holds too."""
-  key = lambda x: x.users().astype(np.int64) * x.n_items + x.indices  # noqa: E731
-  return float(np.isin(key(a), key(b)).mean()) if a.nnz else 0.0
+  return float(np.isin(a.pair_keys(), b.pair_keys()).mean()) if a.nnz else 0.0
 
 
 def _item_share(subset: Interactions, train: Interactions) -> float:

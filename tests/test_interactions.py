@@ -67,3 +67,4 @@ def test_union_keeps_each_pair_once():
       (0, 1), (0, 3), (1, 2), (2, 0), (2, 1)]
   with pytest.raises(DataError, match="cannot unite"):
     a.union(Interactions.from_pairs([0], [0], n_users=3, n_items=5))
+  assert a.pair_keys().tolist() == [0 * 4 + 1, 0 * 4 + 3, 2 * 4 + 0]

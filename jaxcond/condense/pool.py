@@ -74,7 +74,7 @@ def build_pool(train: Interactions, *, pseudo_users=None, pseudo_items=None,
 
 
 def _member(train: Interactions, users, items) -> np.ndarray:
-  keys = train.users().astype(np.int64) * train.n_items + train.indices
+  keys = train.pair_keys()
   return np.isin(users.astype(np.int64) * train.n_items + items, keys)
 
 

@@ -131,9 +131,8 @@ def _outside(pairs: Interactions, of: Interactions) -> Interactions:
   if (pairs.n_users, pairs.n_items) != (of.n_users, of.n_items):
     raise ValueError(f"false negatives over ({pairs.n_users}, {pairs.n_items}) users x items, "
                      f"the set over ({of.n_users}, {of.n_items})")
-  key = lambda x: x.users().astype(np.int64) * x.n_items + x.indices  # noqa: E731
   bare = dataclasses.replace(pairs, ratings=None, timestamps=None, split_tags=None)
-  return bare.subset(~np.isin(key(pairs), key(of)))
+  return bare.subset(~np.isin(pairs.pair_keys(), of.pair_keys()))
 
 
 def _flags(pseudo_N, nnz: int) -> np.ndarray:

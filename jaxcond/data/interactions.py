@@ -131,13 +131,16 @@ class Interactions:
     return dataclasses.replace(self, indptr=indptr, indices=self.indices[keep_N],
                                **{k: fields.get(k) for k in PAIR_FIELDS})
 
+  def pair_keys(self) -> np.ndarray:
+    """[nnz] int64: user * n_items + item of each pair (CSR order), one number per pair."""
+    return self.users().astype(np.int64) * self.n_items + self.indices
+
   def union(self, other: Interactions) -> Interactions:
     """The pairs of either (each once), in the same id space, without per-pair fields."""
     if (other.n_users, other.n_items) != (self.n_users, self.n_items):
       raise DataError(f"cannot unite pairs over ({other.n_users}, {other.n_items}) users x "
                       f"items with pairs over ({self.n_users}, {self.n_items})")
-    keys = np.union1d(self.users().astype(np.int64) * self.n_items + self.indices,
-                      other.users().astype(np.int64) * self.n_items + other.indices)
+    keys = np.union1d(self.pair_keys(), other.pair_keys())
     return Interactions.from_pairs(keys // self.n_items, keys % self.n_items,
                                    n_users=self.n_users, n_items=self.n_items,
                                    user_ids=self.user_ids, item_ids=self.item_ids)

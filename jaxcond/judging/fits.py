@@ -40,8 +40,10 @@ def fit_full_seeds(model_name: str, data: DatasetSplit, protocol: dict, *,
                    seeds, tail_fraction: float = 0.2, cache_dir=None,
                    log: Callable[[str], None] = print) -> list[tuple[dict | None, dict]]:
   """fit_full of each seed; the seeds not cached are trained together (fit_many)."""
-  paths = [_full_path(model_name, protocol, model_cfg, train_cfg, seed, tail_fraction,
-                      cache_dir) for seed in seeds]
+  settings = [_settings(model_name, protocol, model_cfg, train_cfg, seed, tail_fraction)
+              for seed in seeds]
+  folder = datasets.resolve_cache_dir(cache_dir) / "fits"
+  paths = [folder / f"{model_name}-{cache.settings_key(s)}.npz" for s in settings]
   out = [_read_full(path, model_name, seed, log) for path, seed in zip(paths, seeds)]
   todo = [m for m, got in enumerate(out) if got is None]
   for m in todo:
@@ -51,8 +53,7 @@ def fit_full_seeds(model_name: str, data: DatasetSplit, protocol: dict, *,
   for m, (params, metrics) in zip(todo, trained):
     arrays = {k: np.asarray(v) for k, v in params.items()} if isinstance(params, dict) else {}
     try:
-      npz.save_arrays(paths[m], arrays, {"metrics": metrics, "settings": _settings(
-          model_name, protocol, model_cfg, train_cfg, seeds[m], tail_fraction)})
+      npz.save_arrays(paths[m], arrays, {"metrics": metrics, "settings": settings[m]})
     except OSError as e:
       log(f"could not cache the full-data run at {paths[m]} ({e})")
     out[m] = (arrays or None), metrics
@@ -63,13 +64,6 @@ def _settings(model_name, protocol, model_cfg, train_cfg, seed, tail_fraction) -
   return {"data": protocol["data_checksum"], "model": model_name, "seed": seed,
           "tail_fraction": tail_fraction, "model_cfg": dataclasses.asdict(model_cfg),
           "train_cfg": dataclasses.asdict(train_cfg), "code": code_version()}
-
-
-def _full_path(model_name, protocol, model_cfg, train_cfg, seed, tail_fraction,
-               cache_dir) -> pathlib.Path:
-  key = cache.settings_key(_settings(model_name, protocol, model_cfg, train_cfg, seed,
-                                     tail_fraction))
-  return datasets.resolve_cache_dir(cache_dir) / "fits" / f"{model_name}-{key}.npz"
 
 
 def _read_full(path: pathlib.Path, model_name: str, seed: int, log):
@@ -91,14 +85,9 @@ def _train_full(model_name: str, data: DatasetSplit, seeds: list, model_cfg, tra
   if not seeds:
     return []
   model = models.get_model(model_name)
-
-  def progress(m, row):
-    if (row["epoch"] // train_cfg.eval_every) % 10 == 0:
-      log(f"  {model_name} (seed {seeds[m]}) epoch {row['epoch']}: valid ndcg@10 "
-          f"{row['valid']['ndcg@10']:.4f} (best epoch {row['best_epoch']}, "
-          f"{row['seconds']:.0f}s)")
-
   if model.trainable:
+    progress = judge.progress_log(model_name, [f"all pairs, seed {s}" for s in seeds],
+                                  train_cfg, log)
     fitted = train_many.fit_many(model, data, [data.train] * len(seeds), seeds,
                                  hparams=model_cfg, cfg=train_cfg, progress=progress)
   else:

@@ -62,7 +62,7 @@ def judge(model_name: str, data: DatasetSplit, jobs: dict[Hashable, Job], *,
           model, data, [jobs[k].train for k in keys], [jobs[k].seed for k in keys],
           hparams=model_cfg, cfg=cfg, avoids=[jobs[k].avoid for k in keys], group=group,
           workers=workers, memo=memo,
-          progress=None if log is None else _progress(model_name, keys, cfg, log))
+          progress=None if log is None else progress_log(model_name, keys, cfg, log))
     else:
       fits = [train_lib.fit(model, data, hparams=model_cfg, cfg=cfg, seed=jobs[k].seed,
                             train=jobs[k].train) for k in keys]
@@ -72,7 +72,9 @@ def judge(model_name: str, data: DatasetSplit, jobs: dict[Hashable, Job], *,
   return out
 
 
-def _progress(model_name, keys, cfg, log):
+def progress_log(model_name: str, keys: list, cfg: train_lib.TrainConfig,
+                 log: Callable[[str], None]) -> Callable[[int, dict], None]:
+  """fit_many's progress(m, row): a line for model keys[m] every 10th validation."""
   def progress(m, row):
     if (row["epoch"] // cfg.eval_every) % 10 == 0:
       log(f"  {model_name} on {keys[m]} epoch {row['epoch']}: valid ndcg@10 "
