@@ -19,13 +19,17 @@ of --eval_seeds, and scored by every candidate reward (`jaxcond/condense/rewards
 over --reward_keys draws of the negatives). Reported per reward: Spearman's rho between
 the reward (lower is better, so its negative) and the evaluator's mean NDCG@10 on the
 selection part and on test, with 95% bootstrap intervals over sets; beside them the
-evaluator's own seed-to-seed spread and the spread between sets. Writes --json (and
+evaluator's own seed-to-seed spread and the spread between sets. The report's "default" is
+the retrain reward (with --retrain_reward), the one reward a default run reads: it takes no
+outer step and chooses its start by a fit on each candidate; "loop_reward" names the outer
+loop's per-step reward, reported beside it. "rewards_unread" repeats the measurement
+over the sets whose making read no reward pair: the loop's sets past step 0 were chosen by
+a reward read on the reward part, so any reward scored there flatters them. Writes --json (and
 fidelity.md, fidelity.png beside it); resumable: every evaluator fit is kept under
 <json's folder>/fits/ and read back.
 """
 
 import dataclasses
-import hashlib
 import json
 import pathlib
 import sys
@@ -66,6 +70,8 @@ flags.DEFINE_list("short_epochs", [], "Also measure cheap retrain rewards: BPR-M
 flags.DEFINE_list("retrain_seeds", ["0"], "Seeds of the retrain reward's fits: with more than "
                   "one, the reward averaged over them is measured too (one reward per count).")
 FLAGS = common.FLAGS
+LOOP_REWARD = "user_step (the loop's reward)"
+RETRAIN = "retrain (the evaluator on the reward part; the default's start choice)"
 
 
 def _key_of(users, items, n_items: int) -> np.ndarray:
@@ -129,7 +135,8 @@ def _loop_sets(data, proxy, job, reward_part, budget, log) -> dict:
   for step in steps:
     keep = condenser.select(saved[step], pool, sizes, ccfg, seed)
     sets[f"loop_step{step}"] = (pool.users_C[keep], pool.items_C[keep],
-                                {"kind": "loop", "step": step})
+                                {"kind": "loop", "step": step,
+                                 "read_reward_part": step > 0})
   # Draws from the start's keep probabilities at exactly the budget: the top of logit +
   # logistic noise (logit + L > t is a Bernoulli(sigmoid(logit - t)) draw).
   rng = np.random.default_rng([seed, 0x5A])
@@ -171,7 +178,7 @@ def candidate_rewards(proxy_tables, checkpoints, init_tables) -> dict:
   one, match = rewards.one_step, rewards.grad_match
   return {
       "scratch_50": lambda m, p: rewards.scratch_training(m, init_tables, p, steps=50),
-      "user_step (today)": lambda m, p: one(m, rewards.zero_side(end, "user"), p,
+      LOOP_REWARD: lambda m, p: one(m, rewards.zero_side(end, "user"), p,
                                             sides=("user",)),
       "item_step": lambda m, p: one(m, rewards.zero_side(end, "item"), p, sides=("item",)),
       "two_sided": lambda m, p: {
@@ -196,39 +203,19 @@ def score_rewards(masks_SxC, pairs_list, fns, log) -> dict:
 
 
 def evaluate_sets(data, sets, score_part, masked_part, fits_dir: pathlib.Path, seeds,
-                  log, chunk: int = 12, train_cfg=None) -> dict:
+                  log, train_cfg=None) -> dict:
   """name -> {"selection": [seeds], "test": [seeds]}: BPR-MF trained on each set, early
   stopping on `score_part` and scored there ("selection"; `masked_part` masked like
-  training items), then on test (holdout.held_out_scores: `chunk` fits at a time trained
-  together, each written to `fits_dir` as it is done, so a rerun resumes)."""
-  model_cfg, train_cfg = common.model_config(), train_cfg or common.train_config()
-  fits_dir.mkdir(parents=True, exist_ok=True)
-  subsets, paths = {}, {}
-  for name, (users, items, _) in sets.items():
-    subsets[name] = Interactions.from_pairs(users, items, n_users=data.train.n_users,
-                                            n_items=data.train.n_items)
-    for seed in seeds:
-      tag = hashlib.sha256(f"{subsets[name].checksum()}-{seed}-{train_cfg}-{model_cfg}"
-                           .encode()).hexdigest()[:20]
-      paths[name, seed] = fits_dir / f"{tag}.json"
-  todo = [key for key, path in paths.items() if not path.exists()]
-  t0 = time.perf_counter()
-  for start in range(0, len(todo), chunk):
-    part = todo[start:start + chunk]
-    got = holdout.held_out_scores(data, [subsets[name] for name, _ in part],
-                                  [seed for _, seed in part], masked_part, score_part,
-                                  model_name="bpr_mf", model_cfg=model_cfg,
-                                  train_cfg=train_cfg)
-    for (name, seed), g in zip(part, got):
-      records.write_json_atomic(paths[name, seed], {"set": name, "seed": seed,
-                                                   "selection": g["score"], "test": g["test"]})
-    log(f"[{start + len(part)}/{len(todo)} fits to do, {time.perf_counter() - t0:.0f}s]")
-  out = {}
-  for name in sets:
-    rows = [json.loads(paths[name, seed].read_text()) for seed in seeds]
-    out[name] = {"selection": [r["selection"] for r in rows], "test": [r["test"] for r in rows]}
-    log(f"{name}: {fits_dir.name} part {np.mean(out[name]['selection']):.4f}, test "
-        f"{np.mean(out[name]['test']):.4f} (± {np.std(out[name]['test']):.4f} over seeds)")
+  training items), then on test (holdout.saved_scores: fits kept in `fits_dir`)."""
+  subsets = {name: Interactions.from_pairs(users, items, n_users=data.train.n_users,
+                                           n_items=data.train.n_items)
+             for name, (users, items, _) in sets.items()}
+  out = holdout.saved_scores(data, subsets, seeds, masked_part, score_part, fits_dir,
+                             model_cfg=common.model_config(),
+                             train_cfg=train_cfg or common.train_config(), log=log)
+  for name, e in out.items():
+    log(f"{name}: {fits_dir.name} part {np.mean(e['selection']):.4f}, test "
+        f"{np.mean(e['test']):.4f} (± {np.std(e['test']):.4f} over seeds)")
   return out
 
 
@@ -245,16 +232,22 @@ def spearman_with_interval(x_S, y_S, n_boot: int, seed: int = 0) -> tuple[float,
   return rho, [float(lo), float(hi)]
 
 
-def fidelity(reward_of: dict, evals: dict, names: list, n_boot: int) -> dict:
-  sel_S = np.array([np.mean(evals[n]["selection"]) for n in names])
-  test_S = np.array([np.mean(evals[n]["test"]) for n in names])
+def fidelity(reward_of: dict, evals: dict, names: list, n_boot: int,
+             among: list | None = None) -> dict:
+  """Per reward (values [S] in the order of `names`): Spearman's rho with the evaluator
+  over the sets `among` (default: all), with bootstrap intervals."""
+  among = names if among is None else among
+  at = [names.index(n) for n in among]
+  sel_S = np.array([np.mean(evals[n]["selection"]) for n in among])
+  test_S = np.array([np.mean(evals[n]["test"]) for n in among])
   out = {}
-  for name, r_S in reward_of.items():
+  for name, all_S in reward_of.items():
+    r_S = np.asarray(all_S)[at]
     rho_sel, int_sel = spearman_with_interval(-r_S, sel_S, n_boot)
     rho_test, int_test = spearman_with_interval(-r_S, test_S, n_boot)
     out[name] = {"spearman_selection": rho_sel, "spearman_test": rho_test,
                  "interval": int_sel, "interval_test": int_test,
-                 "values": dict(zip(names, r_S.tolist()))}
+                 "values": dict(zip(among, r_S.tolist()))}
   return out
 
 
@@ -270,27 +263,37 @@ def noise(evals: dict, names: list) -> dict:
                                                               test_SxK.mean(1))[0])}
 
 
+def _rho_table(rewards_of: dict, default: str) -> list[str]:
+  lines = ["| reward | Spearman, selection [95% CI] | Spearman, test [95% CI] |", "|---|---:|---:|"]
+  for name, r in sorted(rewards_of.items(), key=lambda kv: -kv[1]["spearman_selection"]):
+    mark = " (default)" if name == default else ""
+    lines.append(f"| {name}{mark} | {r['spearman_selection']:.3f} [{r['interval'][0]:.2f}, "
+                 f"{r['interval'][1]:.2f}] | {r['spearman_test']:.3f} "
+                 f"[{r['interval_test'][0]:.2f}, {r['interval_test'][1]:.2f}] |")
+  return lines
+
+
 def markdown(result: dict) -> str:
   n = result["noise"]
   lines = [f"# Reward fidelity: {result['dataset']}, r = {result['ratio']:g}, "
            f"{result['sets']} sets x {len(result['eval_seeds'])} evaluator seeds", "",
-           "| reward | Spearman, selection [95% CI] | Spearman, test [95% CI] |",
-           "|---|---:|---:|"]
-  for name, r in sorted(result["rewards"].items(), key=lambda kv: -kv[1]["spearman_selection"]):
-    mark = " (default)" if name == result["default"] else ""
-    lines.append(f"| {name}{mark} | {r['spearman_selection']:.3f} [{r['interval'][0]:.2f}, "
-                 f"{r['interval'][1]:.2f}] | {r['spearman_test']:.3f} "
-                 f"[{r['interval_test'][0]:.2f}, {r['interval_test'][1]:.2f}] |")
+           *_rho_table(result["rewards"], result["default"]), "",
+           f"Over the {result['unread_sets']} sets whose making read no reward pair (the "
+           "loop's sets past step 0 left out: the loop's reward read the reward part, on which "
+           "the retrain reward and every target-loss reward are scored):", "",
+           *_rho_table(result["rewards_unread"], result["default"])]
   lines += ["", f"Evaluator test NDCG@10: seed-to-seed std {n['test_seed_std']:.4f} (mean over "
             f"sets), between sets {n['test_between_sets_std']:.4f}; selection part: "
             f"{n['selection_seed_std']:.4f} and {n['selection_between_sets_std']:.4f}. "
             f"Spearman of the selection score against test over sets: "
             f"{n['spearman_selection_vs_test']:.3f}.", "",
-            "| set | kind | selection NDCG@10 (mean of seeds) | test NDCG@10 | test std |",
-            "|---|---|---:|---:|---:|"]
+            "| set | kind | selection NDCG@10 (mean of seeds) | test NDCG@10 | test std | "
+            "reward / selection pairs it holds |", "|---|---|---:|---:|---:|---:|"]
   for name, e in result["evaluations"].items():
-    lines.append(f"| {name} | {result['set_info'][name]['kind']} | {np.mean(e['selection']):.4f}"
-                 f" | {np.mean(e['test']):.4f} | {np.std(e['test'], ddof=1):.4f} |")
+    info = result["set_info"][name]
+    lines.append(f"| {name} | {info['kind']} | {np.mean(e['selection']):.4f}"
+                 f" | {np.mean(e['test']):.4f} | {np.std(e['test'], ddof=1):.4f} | "
+                 f"{info['reward_pairs_held']:,} / {info['selection_pairs_held']:,} |")
   return "\n".join(lines) + "\n"
 
 
@@ -316,7 +319,7 @@ def retrain_rewards(data, sets, reward_part, selection_part, out, log) -> dict:
   with the first --retrain_seeds seed alone and, when more are given, averaged over them."""
   seeds = [int(s) for s in FLAGS.retrain_seeds]
   fits = evaluate_sets(data, sets, reward_part, selection_part, out / "reward_fits", seeds, log)
-  rewards = {f"retrain (seed-{seeds[0]} evaluator on the reward part)": -np.array(
+  rewards = {RETRAIN: -np.array(
       [fits[n]["selection"][0] for n in sets])}
   if len(seeds) > 1:
     rewards[f"retrain_{len(seeds)} (mean of {len(seeds)} seeds on the reward part)"] = \
@@ -329,6 +332,17 @@ def retrain_rewards(data, sets, reward_part, selection_part, out, log) -> dict:
     rewards[f"retrain_{epochs}ep (seed-{seeds[0]} fit, {epochs} full-data epochs)"] = \
         -np.array([got[n]["selection"][0] for n in sets])
   return rewards
+
+
+def _set_facts(train, users, items, reward_part, selection_part) -> dict:
+  """What a set holds: its share of pseudo pairs, its items' mean training degree, the
+  share of items it covers, and how many validation pairs (of each part) it holds."""
+  key_S = _key_of(users, items, train.n_items)
+  held = {f"{name}_pairs_held": int(np.isin(key_S, part.pair_keys()).sum())
+          for name, part in (("reward", reward_part), ("selection", selection_part))}
+  return {"pseudo_share": float(1 - np.isin(key_S, train.pair_keys()).mean()),
+          "mean_item_degree": float(train.item_degrees()[items].mean()),
+          "items_in_set": float(np.unique(items).size / train.n_items), **held}
 
 
 def _tables(params) -> dict:
@@ -361,15 +375,15 @@ def run(log=print) -> dict:
   evals = evaluate_sets(data, sets, selection_part, reward_part, out / "fits", seeds, log)
   if FLAGS.retrain_reward:  # the upper bound: the evaluator itself, on the reward part
     reward_of.update(retrain_rewards(data, sets, reward_part, selection_part, out, log))
-  train_deg = data.train.item_degrees()
-  set_info = {n: {**info, "pseudo_share": float(1 - np.isin(
-      _key_of(u, i, data.train.n_items),
-      _key_of(data.train.users(), data.train.indices, data.train.n_items)).mean()),
-      "mean_item_degree": float(train_deg[i].mean()),
-      "items_in_set": float(np.unique(i).size / data.train.n_items)}
-      for n, (u, i, info) in sets.items()}
-  return {"default": "user_step (today)", "rewards": fidelity(reward_of, evals, names,
-                                                              FLAGS.bootstrap),
+  set_info = {n: {**info, **_set_facts(data.train, u, i, reward_part, selection_part)}
+              for n, (u, i, info) in sets.items()}
+  unread = [n for n in names if not sets[n][2].get("read_reward_part")]
+  # The default run takes no outer step: its one reward is the start choice's retrain.
+  default = RETRAIN if FLAGS.retrain_reward else LOOP_REWARD
+  return {"default": default, "loop_reward": LOOP_REWARD,
+          "rewards": fidelity(reward_of, evals, names, FLAGS.bootstrap),
+          "rewards_unread": fidelity(reward_of, evals, names, FLAGS.bootstrap, among=unread),
+          "unread_sets": len(unread),
           "sets": len(names), "eval_seeds": seeds, "noise": noise(evals, names),
           "evaluations": evals, "set_info": set_info, "loop": loop,
           "checkpoint_epochs": [e for e in epochs if e in fit.snapshots],

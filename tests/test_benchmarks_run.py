@@ -213,8 +213,13 @@ def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
     assert mean2[name] == pytest.approx(-(scores[0] + scores[1]) / 2)
   names = list(rep["evaluations"])
   # 5 heuristics, 2 loop steps, 3 start samples, 3 mixes, 2 x 2 swaps
-  assert rep["sets"] == len(names) == 17 and rep["default"] in rep["rewards"]
-  retrain = rep["rewards"]["retrain (seed-0 evaluator on the reward part)"]["values"]
+  assert rep["sets"] == len(names) == 17 and rep["loop_reward"] in rep["rewards"]
+  assert rep["default"].startswith("retrain (")  # the default's only reward: its start choice
+  retrain = rep["rewards"][rep["default"]]["values"]
+  for f in (out.parent / "reward_fits").glob("*.json"):  # the seed-0 fit alone
+    row = json.loads(f.read_text())
+    if row["seed"] == 0:
+      assert retrain[row["set"]] == pytest.approx(-row["selection"])
   assert all(-1 <= v <= 0 for v in retrain.values())  # minus an NDCG: lower is better
   short = rep["rewards"]["retrain_1ep (seed-0 fit, 1 full-data epochs)"]["values"]
   for f in (out.parent / "reward_fits_1ep").glob("*.json"):  # as each fit wrote it
@@ -222,6 +227,14 @@ def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
     assert row["seed"] == 0 and short[row["set"]] == pytest.approx(-row["selection"])
   assert len(list((out.parent / "reward_fits_1ep").glob("*.json"))) == 17
   assert {"loop_step0", "loop_step2", "proxy_top", "random"} <= set(names)
+  # Without the one set whose making read the reward part (the loop's step 2), same values.
+  unread = rep["rewards_unread"][rep["default"]]["values"]
+  assert rep["unread_sets"] == 16 and set(unread) == set(names) - {"loop_step2"}
+  assert all(unread[n] == retrain[n] for n in unread)
+  for name, info in rep["set_info"].items():  # originals are never validation pairs
+    held = info["reward_pairs_held"] + info["selection_pairs_held"]
+    assert held >= 0 and (held == 0 or info["pseudo_share"] > 0), name
+  assert rep["set_info"]["proxy_top"]["reward_pairs_held"] == 0
   test_S = np.array([np.mean(rep["evaluations"][n]["test"]) for n in names])
   for name, r in rep["rewards"].items():
     assert set(r) >= {"spearman_selection", "spearman_test", "interval"}, name
@@ -334,3 +347,36 @@ def test_early_stopping_on_the_sets_a_condensation_judged(tmp_path, user_file):
   ref, other = rep["summary"]
   assert ref["epoch_changed"] == 0 and ref["mean_abs_change"] == 0 and ref["sets"] == 2
   assert 0 <= other["epoch_changed"] <= 2
+
+
+def test_match_loop_rows_budget_and_resume(tmp_path, user_file):
+  out = tmp_path / "ml" / "match_loop.json"
+  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "match_loop.py"),
+          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
+          "--steps=3,0", "--eval_seeds=0,1", "--max_epochs=2", "--min_epochs=0", "--dim=8",
+          f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  first, last = rep["rows"]
+  assert [first["step"], last["step"]] == [0, 3]
+  assert first["pairs"] == last["pairs"] == rep["budget"] == round(0.25 * 500)
+  assert first["start_kept"] == 1.0 and 0 <= last["start_kept"] <= 1  # step 0: proxy_top
+  assert first["reward"] > 0 and np.isfinite(last["reward"])
+  fits = sorted((out.parent / "fits").glob("*.json"))
+  # 2 evaluator seeds per distinct set (the same set twice shares its fits)
+  assert len(fits) == (2 if last["start_kept"] == 1.0 else 4)
+  by_step = {r["step"]: r for r in rep["rows"]}
+  for f in fits:  # the report's figures are the fits' own
+    row = json.loads(f.read_text())
+    step = int(row["set"].removeprefix("step"))
+    assert by_step[step]["test"][row["seed"]] == row["test"]
+  assert "| 3 |" in out.with_suffix(".md").read_text()
+  stamps = [f.stat().st_mtime_ns for f in fits]
+  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0, again.stderr
+  assert [f.stat().st_mtime_ns for f in fits] == stamps  # read back, none retrained
+  bad = subprocess.run(args[:-1] + ["--lift=0", f"--json={out}"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--lift" in bad.stderr

@@ -13,13 +13,16 @@ out gives its logits no reward: at share 0.5, half the users with a single one.)
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import pathlib
+import time
 from typing import Callable
 
 import numpy as np
 
 from jaxcond import models
-from jaxcond.core import npz
+from jaxcond.core import npz, records
 from jaxcond.data.interactions import Interactions
 from jaxcond.data.split import DatasetSplit
 from jaxcond.models import train as train_lib
@@ -115,6 +118,38 @@ def held_out_scores(data: DatasetSplit, subsets: list, seeds: list,
     test = train_lib.evaluate_model(model, fit.params, fit.graph, model_cfg, history=data.train,
                                     exclude=(data.train, data.valid), target=data.test)
     out.append({"score": float(fit.best_valid[METRIC]), "test": float(test[METRIC])})
+  return out
+
+
+def saved_scores(data: DatasetSplit, subsets: dict, seeds: list, reward_part: Interactions,
+                 held_out: Interactions, fits_dir: pathlib.Path, *, model_cfg: models.ModelConfig,
+                 train_cfg: train_lib.TrainConfig, log: Callable[[str], None] = print,
+                 chunk: int = 12) -> dict:
+  """held_out_scores of BPR-MF on each {name: subset} with every seed, `chunk` fits trained
+  together, each written to `fits_dir` as done and read back on a rerun:
+  {name: {"selection": [per seed], "test": [per seed]}} ("selection": on held_out)."""
+  fits_dir.mkdir(parents=True, exist_ok=True)
+  paths = {}
+  for name, subset in subsets.items():
+    for seed in seeds:
+      tag = hashlib.sha256(f"{subset.checksum()}-{seed}-{train_cfg}-{model_cfg}"
+                           .encode()).hexdigest()[:20]
+      paths[name, seed] = fits_dir / f"{tag}.json"
+  todo = [key for key, path in paths.items() if not path.exists()]
+  t0 = time.perf_counter()
+  for start in range(0, len(todo), chunk):
+    part = todo[start:start + chunk]
+    got = held_out_scores(data, [subsets[name] for name, _ in part], [seed for _, seed in part],
+                          reward_part, held_out, model_name="bpr_mf", model_cfg=model_cfg,
+                          train_cfg=train_cfg)
+    for (name, seed), g in zip(part, got):
+      records.write_json_atomic(paths[name, seed], {"set": name, "seed": seed,
+                                                   "selection": g["score"], "test": g["test"]})
+    log(f"[{start + len(part)}/{len(todo)} fits to do, {time.perf_counter() - t0:.0f}s]")
+  out = {}
+  for name in subsets:
+    rows = [json.loads(paths[name, seed].read_text()) for seed in seeds]
+    out[name] = {"selection": [r["selection"] for r in rows], "test": [r["test"] for r in rows]}
   return out
 
 

@@ -108,25 +108,49 @@ def one_step(masks_KxC, tables: dict, pairs: Pairs, *, lr: float = 1.0, reg: flo
   return out
 
 
+class MatchTarget(NamedTuple):
+  """What `grad_match` compares a mask against, computed once at given tables."""
+
+  grads: dict  # side -> [C, D]: each candidate's gradient w.r.t. its row of that side
+  rows: dict  # side -> [C] int32: the candidate's row (its user, its positive item)
+  full: dict  # side -> [R, D]: each row's mean gradient over its original pairs
+  scale: dict  # side -> [R]: the squared norm of `full`'s row (floored)
+  has: dict  # side -> [R] float32: 1 for a row with an original pair
+
+
+def match_target(tables: dict, pairs: Pairs, *, sides=SIDES) -> MatchTarget:
+  """The candidates' gradients at `tables` and every row's full-data mean gradient."""
+  grads = dict(zip(SIDES, candidate_grads(tables, pairs)))
+  rows = {"user": pairs.users_C, "item": pairs.items_C}
+  full, scale, has = {}, {}, {}
+  for side in sides:
+    mean_1xRxD, kept_1xR = _row_means(pairs.original_C[None], grads[side], rows[side],
+                                      tables[side].shape[0], tables[side], 0.0)
+    full[side] = mean_1xRxD[0]
+    scale[side] = jnp.maximum(jnp.sum(full[side] ** 2, axis=-1), 1e-12)
+    has[side] = (kept_1xR[0] > 0).astype(jnp.float32)
+  return MatchTarget({k: grads[k] for k in sides}, {k: rows[k] for k in sides}, full, scale,
+                     has)
+
+
+def match_parts(masks_KxC, target: MatchTarget) -> dict:
+  """`grad_match`'s parts of each mask against a precomputed target."""
+  out = {}
+  for side, full_RxD in target.full.items():
+    mean_KxRxD, kept_KxR = _row_means(masks_KxC, target.grads[side], target.rows[side],
+                                      full_RxD.shape[0], full_RxD, 0.0)
+    dist_KxR = jnp.sum((mean_KxRxD - full_RxD) ** 2, axis=-1) / target.scale[side]
+    dist_KxR = jnp.where(kept_KxR > 0, dist_KxR, 1.0)
+    has_R = target.has[side]
+    out[side] = dist_KxR * has_R / jnp.maximum(jnp.sum(has_R), 1.0)
+  return out
+
+
 def grad_match(masks_KxC, tables: dict, pairs: Pairs, *, sides=SIDES) -> dict:
   """Per row, |mean kept gradient - mean gradient over the original pairs|^2 divided by
   the squared norm of the latter, plus 1 for a row whose original pairs are all dropped
   (nothing to match with): {"user": [K, U], "item": [K, I]}, each part a mean over rows."""
-  grads = dict(zip(SIDES, candidate_grads(tables, pairs)))
-  rows = {"user": pairs.users_C, "item": pairs.items_C}
-  out = {}
-  for side in sides:
-    n_rows = tables[side].shape[0]
-    full_1xRxD, full_1xR = _row_means(pairs.original_C[None], grads[side], rows[side], n_rows,
-                                      tables[side], 0.0)
-    mean_KxRxD, kept_KxR = _row_means(masks_KxC, grads[side], rows[side], n_rows,
-                                      tables[side], 0.0)
-    has_R = (full_1xR[0] > 0).astype(jnp.float32)
-    scale_R = jnp.maximum(jnp.sum(full_1xRxD[0] ** 2, axis=-1), 1e-12)
-    dist_KxR = jnp.sum((mean_KxRxD - full_1xRxD) ** 2, axis=-1) / scale_R
-    dist_KxR = jnp.where(kept_KxR > 0, dist_KxR, 1.0)
-    out[side] = dist_KxR * has_R / jnp.maximum(jnp.sum(has_R), 1.0)
-  return out
+  return match_parts(masks_KxC, match_target(tables, pairs, sides=sides))
 
 
 def scratch_training(masks_KxC, init_tables: dict, pairs: Pairs, *, steps: int = 50,
