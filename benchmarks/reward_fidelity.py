@@ -178,8 +178,7 @@ def candidate_rewards(proxy_tables, checkpoints, init_tables) -> dict:
   one, match = rewards.one_step, rewards.grad_match
   return {
       "scratch_50": lambda m, p: rewards.scratch_training(m, init_tables, p, steps=50),
-      LOOP_REWARD: lambda m, p: one(m, rewards.zero_side(end, "user"), p,
-                                            sides=("user",)),
+      LOOP_REWARD: lambda m, p: one(m, rewards.zero_side(end, "user"), p, sides=("user",)),
       "item_step": lambda m, p: one(m, rewards.zero_side(end, "item"), p, sides=("item",)),
       "two_sided": lambda m, p: {
           **one(m, rewards.zero_side(end, "user"), p, sides=("user",)),
