@@ -34,6 +34,7 @@ import json
 import pathlib
 import sys
 import time
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -333,15 +334,22 @@ def retrain_rewards(data, sets, reward_part, selection_part, out, log) -> dict:
   return rewards
 
 
-def _set_facts(train, users, items, reward_part, selection_part) -> dict:
-  """What a set holds: its share of pseudo pairs, its items' mean training degree, the
-  share of items it covers, and how many validation pairs (of each part) it holds."""
-  key_S = _key_of(users, items, train.n_items)
-  held = {f"{name}_pairs_held": int(np.isin(key_S, part.pair_keys()).sum())
-          for name, part in (("reward", reward_part), ("selection", selection_part))}
-  return {"pseudo_share": float(1 - np.isin(key_S, train.pair_keys()).mean()),
-          "mean_item_degree": float(train.item_degrees()[items].mean()),
-          "items_in_set": float(np.unique(items).size / train.n_items), **held}
+def _set_facts(train, reward_part, selection_part) -> Callable:
+  """(users, items) -> what a set holds: its share of pseudo pairs, its items' mean
+  training degree, the share of items it covers, and how many validation pairs (of each
+  part) it holds. The data's keys and degrees are computed once, for every set."""
+  train_keys, degree_I = train.pair_keys(), train.item_degrees()
+  part_keys = {"reward": reward_part.pair_keys(), "selection": selection_part.pair_keys()}
+
+  def facts(users, items) -> dict:
+    key_S = _key_of(users, items, train.n_items)
+    return {"pseudo_share": float(1 - np.isin(key_S, train_keys).mean()),
+            "mean_item_degree": float(degree_I[items].mean()),
+            "items_in_set": float(np.unique(items).size / train.n_items),
+            **{f"{name}_pairs_held": int(np.isin(key_S, keys).sum())
+               for name, keys in part_keys.items()}}
+
+  return facts
 
 
 def _tables(params) -> dict:
@@ -374,8 +382,8 @@ def run(log=print) -> dict:
   evals = evaluate_sets(data, sets, selection_part, reward_part, out / "fits", seeds, log)
   if FLAGS.retrain_reward:  # the upper bound: the evaluator itself, on the reward part
     reward_of.update(retrain_rewards(data, sets, reward_part, selection_part, out, log))
-  set_info = {n: {**info, **_set_facts(data.train, u, i, reward_part, selection_part)}
-              for n, (u, i, info) in sets.items()}
+  facts = _set_facts(data.train, reward_part, selection_part)
+  set_info = {n: {**info, **facts(u, i)} for n, (u, i, info) in sets.items()}
   unread = [n for n in names if not sets[n][2].get("read_reward_part")]
   # The default run takes no outer step: its one reward is the start choice's retrain.
   default = RETRAIN if FLAGS.retrain_reward else LOOP_REWARD
