@@ -49,7 +49,6 @@ from jaxcond.condense import condenser, holdout, rewards
 from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import records
 from jaxcond.data.interactions import DataError, Interactions
-from jaxcond.models import train as train_lib
 from jaxcond.report import summary
 
 flags.DEFINE_string("json", None, "Where the JSON report goes (fidelity.md and .png beside).")
@@ -364,11 +363,10 @@ def run(log=print) -> dict:
   reward_part, selection_part = holdout.split_valid(data.valid, 1 - FLAGS.reward_share, 0)
   # The proxy early-stops on the reward part; its trajectory gives the checkpoints.
   epochs = tuple(sorted(int(e) for e in FLAGS.checkpoints))
-  model = models.get_model(job.proxy_model)
   t0 = time.perf_counter()
-  fit = train_lib.fit(model, dataclasses.replace(data, valid=reward_part),
-                      hparams=common.model_config(), cfg=common.train_config(),
-                      seed=job.proxy_seed, exclude_valid=(selection_part,), keep_epochs=epochs)
+  fit = holdout.proxy_on(data, reward_part, selection_part, model_name=job.proxy_model,
+                         seed=job.proxy_seed, model_cfg=common.model_config(),
+                         train_cfg=common.train_config(), keep_epochs=epochs)
   log(f"proxy: best epoch {fit.best_epoch}, {time.perf_counter() - t0:.1f}s")
   proxy = proxy_lib.tables(job.proxy_model, fit.params, data.train, common.model_config())
   checkpoints = [_tables(fit.snapshots[e]) for e in epochs if e in fit.snapshots]
@@ -395,8 +393,7 @@ def run(log=print) -> dict:
           "evaluations": evals, "set_info": set_info, "loop": loop,
           "checkpoint_epochs": [e for e in epochs if e in fit.snapshots],
           "dataset": FLAGS.dataset, "ratio": job.condense.ratio,
-          "protocol": {**protocol, "reward_pairs": reward_part.nnz,
-                       "selection_pairs": selection_part.nnz, "test_pairs": data.test.nnz,
+          "protocol": {**holdout.study_protocol(protocol, reward_part, selection_part, data.test),
                        "split_of_validation": "holdout.split_valid(valid, 1 - reward_share, 0)"},
           "job": json.loads(json.dumps(dataclasses.asdict(job), default=str)),
           "versions": records.versions()}

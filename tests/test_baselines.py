@@ -247,3 +247,22 @@ def test_bad_calls(train):
     B.budget_for(100, 1.0)
   with pytest.raises(ValueError, match="svp_score"):
     B.BaselineConfig(svp_score="loss")
+
+
+def test_sqrt_allocation_gives_light_users_a_larger_share():
+  # user 0 has 16 pairs (items 0..15), user 1 has 4 (items 0..3); score = item value
+  users = np.repeat([0, 1], [16, 4])
+  items = np.concatenate([np.arange(16), np.arange(4)])
+  t = Interactions.from_pairs(users, items, n_users=3, n_items=20)
+  proxy = {"user": np.ones((3, 1), np.float32), "item": np.arange(20, dtype=np.float32)[:, None]}
+  # budget 6: by |I_u| 16:4 -> 4.8 and 1.2 -> 5 and 1; by sqrt 4:2 -> 4 and 2
+  top = B.select("proxy_top", t, 6, proxy=proxy)
+  assert _pairs(top.train) == {(0, 15), (0, 14), (0, 13), (0, 12), (0, 11), (1, 3)}
+  spread = B.select("proxy_top_sqrt", t, 6, proxy=proxy)
+  assert _pairs(spread.train) == {(0, 15), (0, 14), (0, 13), (0, 12), (1, 3), (1, 2)}
+  half = B.select("proxy_half_sqrt", t, 6, proxy=proxy)  # 3 originals (2:1), 3 unseen (2:1)
+  assert _pairs(half.train) == {(0, 15), (0, 14), (1, 3), (0, 19), (0, 18), (1, 19)}
+  assert half.pseudo_N.sum() == 3
+  np.testing.assert_allclose(samplers.user_weights(np.array([16, 4, 0]), 0.5), [4.0, 2.0, 0.0])
+  with pytest.raises(ValueError, match="allocation power"):
+    samplers.user_weights(np.array([1]), -0.5)

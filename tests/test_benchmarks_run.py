@@ -36,9 +36,9 @@ def test_run_writes_the_contract_keys(tmp_path):
   assert mid["full_ranking"]["users"] == mid["users"]
   assert "memory-bound" in proc.stdout or "compute-bound" in proc.stdout
   judging = rep["judging"]
-  # 3 seeds x (condensed, random, proxy_top, proxy_half): with no outer step (the default)
-  # zero_update is the condensed set and is not judged again.
-  assert judging["judge_seconds"] > 0 and judging["evaluator_fits"] == 12
+  # 3 seeds x (condensed, random and the four proxy heuristics): with no outer step (the
+  # default) zero_update is the condensed set and is not judged again.
+  assert judging["judge_seconds"] > 0 and judging["evaluator_fits"] == 18
   # No outer step: no loop runs (0 s) and the start's choice takes its fits' time.
   assert judging["outer_loop_seconds"] == 0 and judging["start_seconds"] > 0
   assert judging["condense_seconds"] < judging["wall_seconds"]
@@ -380,3 +380,37 @@ def test_match_loop_rows_budget_and_resume(tmp_path, user_file):
   bad = subprocess.run(args[:-1] + ["--lift=0", f"--json={out}"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=600)
   assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--lift" in bad.stderr
+
+
+def test_allocation_study_sets_and_resume(tmp_path):
+  rng = np.random.default_rng(0)  # 40 users with 5 to 44 pairs each, two taste groups
+  lines = ["who,what"] + [f"c{u},p{i}" for u in range(40)
+                          for i in rng.choice(50, 5 + u, replace=False) + 25 * (u % 2)]
+  (tmp_path / "uneven.csv").write_text("\n".join(lines) + "\n")
+  out = tmp_path / "al" / "allocation.json"
+  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "allocation.py"),
+          f"--dataset={tmp_path / 'uneven.csv'}", "--columns=who,what", "--ratio=0.25",
+          "--powers=1,0",
+          "--shares=0", "--max_epochs=2", "--min_epochs=0", "--dim=8",
+          f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  proportional, even = rep["rows"]
+  assert (proportional["power"], even["power"]) == (1, 0) and rep["budget"] > 0
+  # power 0 gives every user the same count: the light users hold more of the set
+  assert even["light_users_share"] > proportional["light_users_share"]
+  fits = sorted((out.parent / "fits").glob("*.json"))
+  assert len(fits) == 2
+  for f in fits:  # the report's figures are the fits' own
+    row = json.loads(f.read_text())
+    assert {r["set"]: r for r in rep["rows"]}[row["set"]]["test"] == [row["test"]]
+  assert "| 0 | 0 |" in out.with_suffix(".md").read_text()
+  stamps = [f.stat().st_mtime_ns for f in fits]
+  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0, again.stderr
+  assert [f.stat().st_mtime_ns for f in fits] == stamps  # read back, none retrained
+  bad = subprocess.run(args[:-1] + ["--powers=-1", f"--json={out}"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--powers" in bad.stderr

@@ -198,20 +198,23 @@ def _fake_start_scores(monkeypatch, fake: dict, chosen_on: list | None = None) -
   return scored
 
 
-def test_a_heuristic_start_is_the_heuristic_set(tmp_path, data, monkeypatch):
+@pytest.mark.parametrize("heuristic", ["proxy_top", "proxy_top_sqrt"])
+def test_a_heuristic_start_is_the_heuristic_set(tmp_path, data, monkeypatch, heuristic):
   cfg = condensation.JobConfig(condense=condenser.CondenseConfig(outer_steps=2), seeds=(0,),
-                               rho=0.3, baselines=("zero_update", "proxy_top"),
+                               rho=0.3, baselines=("zero_update", heuristic),
                                reward_signal=False, holdout_every=2, start="best",
                                tail="none")
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
-  fake = {"prior": 0.1, "originals": 0.2, "pseudo": 0.2, "proxy_top": 0.4, "proxy_half": 0.3}
+  fake = {kind: 0.1 + 0.01 * i for i, kind in enumerate(starts.start_kinds(True))}
+  fake[heuristic] = 0.9
   _fake_start_scores(monkeypatch, fake)
   rep = _run(data, cfg, train_cfg, tmp_path)
-  assert rep["start"][0]["chosen_step"] == "proxy_top"
+  assert rep["start"][0]["steps"] == list(fake)
+  assert rep["start"][0]["chosen_step"] == heuristic
   sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
   pairs = {n: set(zip(sets[f"{n}_users"].tolist(), sets[f"{n}_items"].tolist()))
-           for n in ("zero_update", "proxy_top")}
-  assert pairs["zero_update"] == pairs["proxy_top"] and len(pairs["proxy_top"]) == round(
+           for n in ("zero_update", heuristic)}
+  assert pairs["zero_update"] == pairs[heuristic] and len(pairs[heuristic]) == round(
       0.25 * data.train.nnz)
 
 
@@ -238,7 +241,8 @@ def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, mo
                                holdout_every=2, start="best")
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=4, min_epochs=1,
                                     patience=2)
-  fake = {"prior": 0.1, "originals": 0.3, "pseudo": 0.2, "proxy_top": 0.25, "proxy_half": 0.05}
+  fake = {"originals": 0.3, "pseudo": 0.2, "proxy_top": 0.25, "proxy_half": 0.05,
+          "proxy_top_sqrt": 0.1, "proxy_half_sqrt": 0.04}
   scored = _fake_start_scores(monkeypatch, fake)
   run = lambda: condensation.run(  # noqa: E731
       data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
@@ -248,8 +252,9 @@ def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, mo
   (start,) = rep["start"]
   assert start["steps"] == list(fake) and start["chosen_step"] == "originals"
   assert start["scores"] == list(fake.values())
-  assert scored[1] == 0 and scored[2] > 0 and scored[0] > 0  # originals only; pseudo pairs
-  assert scored[3] == 0 and scored[4] > 0  # proxy_top: originals only; proxy_half: a mix
+  assert scored[0] == 0 and scored[1] > 0  # originals only; pseudo pairs
+  assert scored[2] == scored[4] == 0  # proxy_top and proxy_top_sqrt: originals only
+  assert scored[3] > 0 and scored[5] > 0  # proxy_half and proxy_half_sqrt: a mix
   # The loop started from the originals: the zero-update set holds no pseudo pair.
   assert rep["per_seed"][0]["size"] == round(0.25 * data.train.nnz)
   with np.load(tmp_path / "out" / "seed0" / "condensed.npz") as z:
@@ -271,7 +276,8 @@ def test_step0_reuses_the_chosen_starts_score(tmp_path, data, monkeypatch, outer
                                seeds=(0,), rho=0.3, baselines=("zero_update",),
                                reward_signal=False, holdout_every=1, start="best", tail="none")
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
-  fake = {"prior": 0.1, "originals": 0.5, "pseudo": 0.2, "proxy_top": 0.4, "proxy_half": 0.3}
+  fake = {"originals": 0.5, "pseudo": 0.2, "proxy_top": 0.4, "proxy_half": 0.3,
+          "proxy_top_sqrt": 0.1, "proxy_half_sqrt": 0.15}
   chosen_on = []
   scored = _fake_start_scores(monkeypatch, fake, chosen_on)
   rep = _run(data, cfg, train_cfg, tmp_path)
@@ -281,7 +287,7 @@ def test_step0_reuses_the_chosen_starts_score(tmp_path, data, monkeypatch, outer
   if outer_steps:  # the start was chosen on seed 0's held-out pairs: step 0 is not refitted
     assert len(scored) == len(fake) + outer_steps  # one fit per start and per later step
     assert start["chosen_on"] == "held-out validation" and start["split_seed"] == 0
-    assert held["scores"][0] == 0.5 and held["test_scores"][0] == start["test_scores"][1]
+    assert held["scores"][0] == 0.5 and held["test_scores"][0] == start["test_scores"][0]
   else:  # no reward reads validation: the start was chosen on all of it, step 0 on a half
     assert len(scored) == len(fake) + 1 and start["chosen_on"] == "validation"
     assert chosen_on[0] == (0, data.valid.nnz) and 0 < chosen_on[1][1] < data.valid.nnz
@@ -300,7 +306,8 @@ def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkey
   assert defaults.holds_out and not defaults.holdout_every
   cfg = dataclasses.replace(defaults, seeds=(0,), rho=0.3)
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
-  fake = {"prior": 0.1, "originals": 0.2, "pseudo": 0.6, "proxy_top": 0.4, "proxy_half": 0.3}
+  fake = {"originals": 0.2, "pseudo": 0.6, "proxy_top": 0.4, "proxy_half": 0.3,
+          "proxy_top_sqrt": 0.1, "proxy_half_sqrt": 0.15}
   scored = _fake_start_scores(monkeypatch, fake)
   trained = []
   fit_group = train_many._fit_group
@@ -311,13 +318,13 @@ def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkey
   assert len(scored) == len(fake) and start["chosen_step"] == "pseudo"
   assert rep["holdout"] == [] and rep["reward_signal"] == [{"seed": 0}]
   assert set(rep["baselines"]) == set(cfg.baselines) - {"zero_update"}
-  # The proxy, the five starts and random are trained: the condensed set is the chosen
+  # The proxy, the six starts and random are trained: the condensed set is the chosen
   # start's set, and the proxy heuristics' seed-0 sets are their starts' (drawn with the
   # proxy seed); every set is judged as the condensed set is, so their fits are reused.
   assert sum(trained) == 1 + len(fake) + 1
   ev = rep["models"]["bpr_mf"]
   judged = {"pseudo": ev["condensed"]["per_seed"][0],
-            **{k: ev["baselines"][k]["per_seed"][0] for k in ("proxy_top", "proxy_half")}}
+            **{k: ev["baselines"][k]["per_seed"][0] for k in starts.HEURISTICS}}
   for kind, fit in judged.items():
     assert fit["test"]["ndcg@10"] == start["test_scores"][start["steps"].index(kind)]
   sets_, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)

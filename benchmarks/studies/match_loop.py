@@ -19,7 +19,6 @@ Protocol as benchmarks/reward_fidelity.py: each user's validation pairs are spli
 under <json's folder>/fits/ and read back on a rerun.
 """
 
-import dataclasses
 import pathlib
 import sys
 import time
@@ -30,14 +29,13 @@ import numpy as np
 import optax
 from absl import app, flags
 
-from jaxcond import baselines, models
+from jaxcond import baselines
 from jaxcond.cli import common, condense
 from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce, rewards
 from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import records
 from jaxcond.data.interactions import DataError
-from jaxcond.models import train as train_lib
 
 flags.DEFINE_string("json", None, "Where the JSON report goes (match_loop.md beside).")
 flags.DEFINE_list("steps", ["0", "50", "100", "200"], "Outer steps whose sets are judged.")
@@ -48,10 +46,9 @@ FLAGS = common.FLAGS
 
 def proxy_tables(data, reward_part, selection_part, job) -> dict:
   """The proxy (job's model and seed) early-stopped on the reward part: {"user", "item"}."""
-  fit = train_lib.fit(models.get_model(job.proxy_model),
-                      dataclasses.replace(data, valid=reward_part),
-                      hparams=common.model_config(), cfg=common.train_config(),
-                      seed=job.proxy_seed, exclude_valid=(selection_part,))
+  fit = holdout.proxy_on(data, reward_part, selection_part, model_name=job.proxy_model,
+                         seed=job.proxy_seed, model_cfg=common.model_config(),
+                         train_cfg=common.train_config())
   return proxy_lib.tables(job.proxy_model, fit.params, data.train, common.model_config())
 
 
@@ -131,8 +128,7 @@ def run(log=print) -> dict:
   return {"dataset": FLAGS.dataset, "ratio": job.condense.ratio, "budget": budget,
           "rows": rows, "eval_seeds": seeds, "lift": FLAGS.lift,
           "outer_lr": job.condense.outer_lr, "num_samples": job.condense.num_samples,
-          "protocol": {**protocol, "reward_pairs": reward_part.nnz,
-                       "selection_pairs": selection_part.nnz, "test_pairs": data.test.nnz},
+          "protocol": holdout.study_protocol(protocol, reward_part, selection_part, data.test),
           "versions": records.versions()}
 
 

@@ -11,6 +11,7 @@ to functions, `SOURCES` names to their definitions and where they come from.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from jaxcond.baselines.samplers import (
@@ -46,8 +47,12 @@ BASELINES: dict[str, Callable[..., Selection]] = {
     "proxy_top": proxy_top,
     "proxy_pseudo": proxy_pseudo,
     "proxy_half": proxy_half,
+    # Users' shares of the budget proportional to sqrt(|I_u|), not |I_u| (user_weights).
+    "proxy_top_sqrt": functools.partial(proxy_top, power=0.5),
+    "proxy_half_sqrt": functools.partial(proxy_half, power=0.5),
 }
-USES_PROXY = frozenset({"kcenter", "proxy_top", "proxy_pseudo", "proxy_half"})
+USES_PROXY = frozenset({"kcenter", "proxy_top", "proxy_pseudo", "proxy_half", "proxy_top_sqrt",
+                        "proxy_half_sqrt"})
 SOURCES = {
     "random": "uniform sample of round(rN) training pairs; the floor of DConRec's and "
               "SVP-CF's comparisons",
@@ -64,6 +69,9 @@ SOURCES = {
     "proxy_pseudo": "per user the proxy's ~r|I_u| top unseen items alone (DConRec's "
                     "pre-augmentation candidates)",
     "proxy_half": "half each user's top originals, half its top unseen items, by proxy score",
+    "proxy_top_sqrt": "proxy_top with users' shares of the budget proportional to sqrt(|I_u|) "
+                      "(light users keep a larger fraction of their pairs)",
+    "proxy_half_sqrt": "proxy_half with users' shares proportional to sqrt(|I_u|)",
 }
 
 

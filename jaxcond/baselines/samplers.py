@@ -272,13 +272,14 @@ def _top_unseen(proxy, train: Interactions, k_U: np.ndarray):
 
 
 def proxy_top(train: Interactions, budget: int, *, proxy=None, seed: int = 0,
-              cfg: BaselineConfig = BaselineConfig()) -> Selection:
-  """Per user its original pairs the proxy scores highest, about budget/N of them
-  (largest-remainder rounding: the total is exact)."""
+              cfg: BaselineConfig = BaselineConfig(), power: float = 1.0) -> Selection:
+  """Per user its original pairs the proxy scores highest, about budget/N of them, or with
+  power < 1 a share of the budget proportional to |I_u|^power (`user_weights`; largest-
+  remainder rounding: the total is exact)."""
   del cfg
   proxy = _need_proxy(proxy, "proxy_top")
   deg = train.user_degrees()
-  k_U = apportion(deg, budget, deg, _rng(seed, 18))
+  k_U = apportion(user_weights(deg, power), budget, deg, _rng(seed, 18))
   return _subset(train, top_per_user(train.users(), _scores(proxy, train), k_U))
 
 
@@ -295,21 +296,36 @@ def proxy_pseudo(train: Interactions, budget: int, *, proxy=None, seed: int = 0,
 
 
 def proxy_half(train: Interactions, budget: int, *, proxy=None, seed: int = 0,
-               cfg: BaselineConfig = BaselineConfig()) -> Selection:
+               cfg: BaselineConfig = BaselineConfig(), power: float = 1.0) -> Selection:
   """Half of the budget (rounded up) as each user's best-scored original pairs, half as
-  its best-scored unseen items, each part apportioned to users by |I_u|."""
+  its best-scored unseen items, each part apportioned to users by |I_u|^power."""
   del cfg
   return proxy_mix(train, budget, budget // 2, _need_proxy(proxy, "proxy_half"),
-                   _rng(seed, 20))
+                   _rng(seed, 20), power)
 
 
 def proxy_mix(train: Interactions, budget: int, n_pseudo: int, proxy: dict,
-              rng: np.random.Generator) -> Selection:
+              rng: np.random.Generator, power: float = 1.0) -> Selection:
   """budget - n_pseudo of each user's best-scored original pairs and n_pseudo of its
-  best-scored unseen items, each part apportioned to users by |I_u|."""
+  best-scored unseen items, each part apportioned to users by |I_u|^power."""
   deg = train.user_degrees()
-  k_orig = apportion(deg, budget - n_pseudo, deg, rng)
-  k_pseudo = apportion(deg, n_pseudo, train.n_items - deg, rng)
+  weights = user_weights(deg, power)
+  k_orig = apportion(weights, budget - n_pseudo, deg, rng)
+  k_pseudo = apportion(weights, n_pseudo, train.n_items - deg, rng)
   keep = top_per_user(train.users(), _scores(proxy, train), k_orig)
   users, items = _top_unseen(proxy, train, k_pseudo)
   return _with_pseudo(train, keep, users, items)
+
+
+def user_weights(degrees_U: np.ndarray, power: float) -> np.ndarray:
+  """Each user's weight in sharing out a budget: |I_u|^power (0 for users without pairs).
+
+  power = 1 gives every user the same fraction of its pairs; below 1 light users keep a
+  larger fraction and heavy users a smaller one. Test NDCG@10 averages over users, and a
+  heavy user's ranking gains little from its hundredth pair (docs/results.md, "Sharing the
+  budget among users").
+  """
+  if not 0 <= power <= 2:
+    raise ValueError(f"allocation power must be in [0, 2], got {power}")
+  deg = np.asarray(degrees_U, np.float64)
+  return np.where(deg > 0, deg ** power, 0.0)

@@ -79,6 +79,23 @@ def load_snapshot(path: pathlib.Path, fingerprint: str | None = None) -> tuple[n
   return arrays["logits"], meta
 
 
+def proxy_on(data: DatasetSplit, reward_part: Interactions, held_out: Interactions, *,
+             model_name: str, seed: int, model_cfg: models.ModelConfig,
+             train_cfg: train_lib.TrainConfig, keep_epochs=()) -> train_lib.FitResult:
+  """The proxy model early-stopped on `reward_part`, `held_out` masked: the proxy of a study
+  whose sets must not read the held-out (selection) pairs."""
+  return train_lib.fit(models.get_model(model_name), dataclasses.replace(data, valid=reward_part),
+                       hparams=model_cfg, cfg=train_cfg, seed=seed, exclude_valid=(held_out,),
+                       keep_epochs=keep_epochs)
+
+
+def study_protocol(protocol: dict, reward_part: Interactions, held_out: Interactions,
+                   test: Interactions) -> dict:
+  """A study's protocol record: the split's, with the sizes of its three parts."""
+  return {**protocol, "reward_pairs": reward_part.nnz, "selection_pairs": held_out.nnz,
+          "test_pairs": test.nnz}
+
+
 def held_out_score(data: DatasetSplit, subset: Interactions, reward_part: Interactions,
                    held_out: Interactions, *, model_name: str, model_cfg: models.ModelConfig,
                    train_cfg: train_lib.TrainConfig, seed: int,

@@ -12,13 +12,17 @@ from jaxcond.condense import holdout
 from jaxcond.condense import pool as pool_lib
 from jaxcond.data.interactions import Interactions
 
-HEURISTICS = ("proxy_top", "proxy_half")  # baselines whose set can be a start
+# Baselines whose set can be a start.
+HEURISTICS = ("proxy_top", "proxy_half", "proxy_top_sqrt", "proxy_half_sqrt")
 # The prior over every candidate, or over the originals (pseudo pairs out of reach) or the
 # pseudo pairs alone, or a proxy heuristic's set (its pairs raised above every other
 # candidate, each part keeping the prior's order); "best": whichever ranks the held-out
 # validation pairs best (needs a hold-out).
 STARTS = ("prior", "originals", "pseudo", *HEURISTICS, "best")
-NEEDS_PSEUDO = ("pseudo", "proxy_half")
+NEEDS_PSEUDO = ("pseudo", "proxy_half", "proxy_half_sqrt")
+# The candidates of "best": every start but the prior, which no run chose (nine runs of the
+# defaults' grid, benchmarks/RESULTS.md, "Sharing the budget among users").
+BEST_OF = ("originals", "pseudo", *HEURISTICS)
 OUT_OF_REACH = 100.0  # a logit this far below the rest keeps probability ~0 for good
 
 
@@ -51,7 +55,7 @@ def heuristic_mask(pool: pool_lib.Pool, subset: Interactions) -> np.ndarray:
 
 def start_kinds(augment: bool) -> list[str]:
   """The candidate starts `best` chooses among (those with pseudo pairs need them)."""
-  return [k for k in STARTS[:-1] if augment or k not in NEEDS_PSEUDO]
+  return [k for k in BEST_OF if augment or k not in NEEDS_PSEUDO]
 
 
 def choose_start(logits_of: Callable[[str], np.ndarray | None], size: int, names: list[str],

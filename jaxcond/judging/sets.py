@@ -17,7 +17,7 @@ from jaxcond.data.split import DatasetSplit
 from jaxcond.judging import fits, judge, retention
 from jaxcond.models import train as train_lib
 
-DEFAULT_BASELINES = ("random", "proxy_top", "proxy_half")
+DEFAULT_BASELINES = ("random", "proxy_top", "proxy_half", "proxy_top_sqrt", "proxy_half_sqrt")
 
 
 def to_dataset_ids(pairs: Interactions, train: Interactions, source: str) -> Interactions:

@@ -33,6 +33,10 @@ BASELINES = {
     "proxy_top": "each user's original pairs the proxy scores highest, no outer loop",
     "proxy_half": "half each user's top original pairs, half its top unseen items, by proxy "
                   "score, no outer loop",
+    "proxy_top_sqrt": "proxy_top with users' shares of the budget proportional to the square "
+                      "root of their pair counts, no outer loop",
+    "proxy_half_sqrt": "proxy_half with users' shares proportional to the square root of their "
+                       "pair counts, no outer loop",
 }
 DPI = 110
 
