@@ -413,8 +413,7 @@ def main(argv):
   except (DataError, ValueError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
   path = pathlib.Path(FLAGS.json)
-  records.write_json_atomic(path, result)
-  records.write_text_atomic(path.with_suffix(".md"), markdown(result))
+  records.write_report(path, result, markdown(result))
   figure(result, path.with_suffix(".png"))
   print(markdown(result))
   print(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")

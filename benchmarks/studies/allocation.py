@@ -102,16 +102,17 @@ def markdown(result: dict) -> str:
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not FLAGS.json:
+    sys.exit("error: --json=PATH is required")
   try:
-    if not FLAGS.json:
-      raise ValueError("--json is required")
-    result = run()
+    FLAGS.output_dir = str(pathlib.Path(FLAGS.json).parent)
+    common.check_output_dir()
+    result = run(log=lambda s: print(s, flush=True))
   except (DataError, ValueError) as e:
     sys.exit(f"error: {e}")
-  path = pathlib.Path(FLAGS.json)
-  records.write_json_atomic(path, result)
-  records.write_text_atomic(path.with_suffix(".md"), markdown(result))
+  records.write_report(FLAGS.json, result, markdown(result))
   print(markdown(result))
 
 

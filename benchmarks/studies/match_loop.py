@@ -157,9 +157,7 @@ def main(argv):
     result = run(log=lambda s: print(s, flush=True))
   except (DataError, ValueError) as e:
     sys.exit(f"error: {e}")
-  path = pathlib.Path(FLAGS.json)
-  records.write_json_atomic(path, result)
-  records.write_text_atomic(path.with_suffix(".md"), markdown(result))
+  records.write_report(FLAGS.json, result, markdown(result))
   print(markdown(result))
 
 

@@ -39,6 +39,15 @@ def write_text_atomic(path, text: str) -> None:
     f.write(text)
 
 
+def write_report(path, result: dict, markdown: str) -> pathlib.Path:
+  """A study's JSON record at `path` and its markdown beside it, each written atomically;
+  returns the markdown's path."""
+  path = pathlib.Path(path)
+  write_json_atomic(path, result)
+  write_text_atomic(path.with_suffix(".md"), markdown)
+  return path.with_suffix(".md")
+
+
 def versions() -> dict:
   out = {"python": platform.python_version(), "machine": platform.machine()}
   for pkg in ("jaxcond", "jax", "jaxlib", "optax", "numpy", "scipy"):
