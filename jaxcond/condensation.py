@@ -90,6 +90,10 @@ class JobConfig:
   holdout_every: int = 0
   holdout_share: float = 0.5
   start: str = "best"  # see starts.STARTS
+  # Fits per start candidate when choosing (seeds starts.CHOICE_SEED + k, none a judging
+  # seed): their mean score chooses, so one fit's seed noise does not, and the judging fits
+  # are fresh ones, so the chosen set's reported figures carry none of the choice's luck.
+  start_fits: int = 2
 
   def __post_init__(self):
     if self.tail not in (*tail_lib.MODES, "best"):
@@ -120,9 +124,20 @@ class JobConfig:
       raise ValueError(f"start must be one of {starts.STARTS}, got {self.start!r}")
     if self.start in starts.NEEDS_PSEUDO and not self.augment:
       raise ValueError(f"start {self.start!r} needs pseudo candidates (augment)")
+    if self.start_fits < 1:
+      raise ValueError(f"start_fits must be >= 1, got {self.start_fits}")
+    shared = sorted(set(self.seeds) & set(self.choice_seeds))
+    if shared and "best" in (self.start, self.tail):
+      raise ValueError(f"seeds {shared} are the start choice's fit seeds "
+                       f"({self.choice_seeds[0]} onwards); judge with other seeds")
     if self.holdout_every < 0 or not 0 < self.holdout_share < 1:
       raise ValueError(f"need holdout_every >= 0 and holdout_share in (0, 1); got "
                        f"{self.holdout_every}, {self.holdout_share}")
+
+  @property
+  def choice_seeds(self) -> list[int]:
+    """The seeds of the proxy model's fits that choose the start (none judges a set)."""
+    return [starts.CHOICE_SEED + k for k in range(self.start_fits)]
 
   @property
   def holds_out(self) -> bool:
@@ -302,10 +317,11 @@ def select(ctx: Context, s: SeedRun, logits_C) -> np.ndarray:
                           ctx.floor_U)
 
 
-def _held_out_scores(ctx: Context, subsets: list, seed: int, reward_valid: Interactions,
+def _held_out_scores(ctx: Context, subsets: list, seeds: list, reward_valid: Interactions,
                      held_out: Interactions) -> list[dict]:
-  """The proxy model trained on each subset (same-size sets together), scored on held_out."""
-  return holdout.held_out_scores(ctx.data, subsets, [seed] * len(subsets), reward_valid,
+  """The proxy model trained on each subset with its seed (same-size sets together), scored
+  on held_out."""
+  return holdout.held_out_scores(ctx.data, subsets, seeds, reward_valid,
                                  held_out, model_name=ctx.cfg.proxy_model,
                                  model_cfg=ctx.model_cfg, train_cfg=ctx.train_cfg,
                                  avoids=[ctx.inputs.false_neg] * len(subsets),
@@ -317,7 +333,8 @@ def held_out_scorer(ctx: Context, s: SeedRun) -> Callable[[list, list], list]:
   def scores_of(names: list, logits: list) -> list[dict]:
     del names  # every step's logits are over ctx.inputs' pool
     return _held_out_scores(ctx, [ctx.inputs.pool.to_interactions(select(ctx, s, x))
-                                  for x in logits], s.seed, s.reward_valid, s.held_out)
+                                  for x in logits], [s.seed] * len(logits), s.reward_valid,
+                            s.held_out)
   return scores_of
 
 
@@ -364,15 +381,15 @@ def with_start(ctx: Context, resume: bool = True) -> Context:
     shutil.rmtree(starts_dir, ignore_errors=True)
   choice = {"chosen_step": next(iter(cands))}
   if len(cands) > 1:
-    seed = ctx.cfg.proxy_seed
     reward_valid, held_out, chosen_on = choosing_pairs(ctx)
-    ccfg = dataclasses.replace(ctx.cfg.condense, seed=seed)
+    seeds = ctx.cfg.choice_seeds
 
     def scores_of(names: list, logits: list) -> list[dict]:
-      inputs = [ctx.tails[cands[name][0]] for name in names]
-      return _held_out_scores(ctx, [i.pool.to_interactions(condenser.select(
-          x, i.pool, i.sizes, ccfg, seed, ctx.floor_U)) for i, x in zip(inputs, logits)],
-                              seed, reward_valid, held_out)
+      subsets = [_start_set(ctx, ctx.tails[cands[name][0]], x, seed)
+                 for name, x in zip(names, logits) for seed in seeds]
+      got = _held_out_scores(ctx, subsets, seeds * len(names), reward_valid, held_out)
+      return [_mean_of_fits(got[n:n + len(seeds)], seeds)
+              for n in range(0, len(got), len(seeds))]
 
     def logits_of(name: str) -> np.ndarray | None:
       return start_logits_of(ctx, ctx.tails[cands[name][0]], cands[name][1])
@@ -386,6 +403,20 @@ def with_start(ctx: Context, resume: bool = True) -> Context:
             f"{inputs.sizes['free']:,} free")
   return ctx._replace(inputs=inputs, start={**choice, "tail": tail, "kind": kind},
                       start_logits=start_logits_of(ctx, inputs, kind))
+
+
+def _start_set(ctx: Context, inputs: LoopInputs, logits_C, seed: int) -> Interactions:
+  """The set a start's logits select with `seed`'s tie-break."""
+  ccfg = dataclasses.replace(ctx.cfg.condense, seed=seed)
+  return inputs.pool.to_interactions(condenser.select(logits_C, inputs.pool, inputs.sizes,
+                                                      ccfg, seed, ctx.floor_U))
+
+
+def _mean_of_fits(got: list[dict], seeds: list) -> dict:
+  """One candidate's score: the mean over its fits, each fit's kept beside it."""
+  return {"score": float(np.mean([g["score"] for g in got])),
+          "test": float(np.mean([g["test"] for g in got])), "fit_seeds": list(seeds),
+          "fit_scores": [g["score"] for g in got], "fit_tests": [g["test"] for g in got]}
 
 
 def start_of(ctx: Context, s: SeedRun) -> tuple[condenser.State, np.ndarray]:

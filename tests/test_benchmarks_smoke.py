@@ -204,3 +204,44 @@ def test_choose_defaults_tables_retention_and_chooses_among_complete_candidates(
                         f"--candidate=A=d1:{tmp_path / 'x1.json'}#nope"], cwd=ROOT,
                        capture_output=True, text=True)
   assert bad.returncode != 0 and "no set 'nope'" in bad.stderr
+
+
+def _judged_report(valid: dict, test: dict) -> dict:
+  """A condense.py report's fields start_choice.py reads: full-data fits with test NDCG@10
+  1.0 (so that retention is the test figure) and each heuristic's fits per seed."""
+  per_seed = lambda v, t: [{"valid": {"ndcg@10": a}, "test": {"ndcg@10": b}}  # noqa: E731
+                           for a, b in zip(v, t)]
+  return {"seeds": [0, 1, 2], "ratio": 0.25,
+          "protocol": {"dataset": "hand", "data_checksum": "c0ffee"},
+          "models": {"bpr_mf": {
+              "full": {"per_seed": [{"test": {"ndcg@10": 1.0}}] * 3},
+              "baselines": {n: {"per_seed": per_seed(valid[n], test[n])} for n in valid}}}}
+
+
+def test_start_choice_scores_each_number_of_fits(tmp_path):
+  valid = {"proxy_top": [0.32, 0.10, 0.10], "proxy_half": [0.20, 0.20, 0.20],
+           "proxy_top_sqrt": [0.10, 0.15, 0.15], "proxy_half_sqrt": [0.05, 0.05, 0.05]}
+  test = {"proxy_top": [0.8] * 3, "proxy_half": [0.9] * 3, "proxy_top_sqrt": [0.95] * 3,
+          "proxy_half_sqrt": [0.7] * 3}
+  path = tmp_path / "run" / "report.json"
+  path.parent.mkdir()
+  path.write_text(json.dumps(_judged_report(valid, test)))
+  _python("benchmarks/studies/start_choice.py", f"--json={tmp_path / 'choice.json'}", path)
+  (row,) = json.loads((tmp_path / "choice.json").read_text())["rows"]
+  assert row["best on test"] == {"heuristic": "proxy_top_sqrt", "retention": pytest.approx(0.95)}
+  # One fit: seed 0 picks proxy_top (0.32), seeds 1 and 2 proxy_half (0.20). Two: {0, 1}
+  # and {0, 2} proxy_top (0.21 against 0.20), {1, 2} proxy_half. Three: proxy_half (0.2000
+  # against 0.1733). The best on test, proxy_top_sqrt, is never picked.
+  assert row["1 fit"]["picks"] == ["proxy_top", "proxy_half", "proxy_half"]
+  assert row["2 fits"]["picks"] == ["proxy_top", "proxy_top", "proxy_half"]
+  assert row["3 fits"]["picks"] == ["proxy_half"]
+  assert row["1 fit"]["shortfall"] == pytest.approx((0.15 + 0.05 + 0.05) / 3)
+  assert row["3 fits"]["hits"] == 0 and row["3 fits"]["shortfall"] == pytest.approx(0.05)
+  md = (tmp_path / "choice.md").read_text()
+  assert ("| hand r=0.25 | `proxy_top_sqrt` 0.950 | 0/3 (0.0833) | 0/3 (0.1167) | "
+          "0/1 (0.0500) |") in md
+  del valid["proxy_half_sqrt"], test["proxy_half_sqrt"]
+  path.write_text(json.dumps(_judged_report(valid, test)))
+  proc = subprocess.run([sys.executable, ROOT / "benchmarks/studies/start_choice.py", path],
+                        capture_output=True, text=True)
+  assert proc.returncode == 1 and "no proxy_half_sqrt set" in proc.stderr

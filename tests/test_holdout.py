@@ -17,6 +17,7 @@ from jaxcond.judging import fits
 from jaxcond.models import ModelConfig
 from jaxcond.models import train as train_lib
 from jaxcond.models import train_many
+from jaxcond.report import summary
 
 
 def _valid(n_users=40, seed=0):
@@ -176,10 +177,11 @@ def _proxy(tmp_path, data, cfg, train_cfg):
   return proxy_lib.tables("bpr_mf", params, data.train, ModelConfig(dim=8))
 
 
-def _fake_start_scores(monkeypatch, fake: dict, chosen_on: list | None = None) -> list:
-  """Gives the candidate starts, scored in turn, the made-up held-out scores `fake`;
-  returns the list of each scored set's count of pseudo pairs (and appends the count of
-  pairs each call chooses on to `chosen_on`)."""
+def _fake_start_scores(monkeypatch, fake: dict, chosen_on: list | None = None,
+                       fits: int = condensation.JobConfig.start_fits) -> list:
+  """Gives the candidate starts, scored in turn (`fits` fits each), the made-up held-out
+  scores `fake`; returns the list of each scored set's count of pseudo pairs (and appends
+  the count of pairs each call chooses on to `chosen_on`)."""
   score = holdout.held_out_scores
   scored = []
 
@@ -190,8 +192,8 @@ def _fake_start_scores(monkeypatch, fake: dict, chosen_on: list | None = None) -
     outs = score(data_, subsets, seeds, reward_part, held_out, **k)
     for subset, out in zip(subsets, outs):
       scored.append(len(set(zip(subset.users().tolist(), subset.indices.tolist())) - train))
-      if len(scored) <= len(fake):
-        out["score"] = list(fake.values())[len(scored) - 1]
+      if len(scored) <= len(fake) * fits:
+        out["score"] = list(fake.values())[(len(scored) - 1) // fits]
     return outs
 
   monkeypatch.setattr(holdout, "held_out_scores", fake_scores)
@@ -241,8 +243,7 @@ def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, mo
                                holdout_every=2, start="best")
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=4, min_epochs=1,
                                     patience=2)
-  fake = {"originals": 0.3, "pseudo": 0.2, "proxy_top": 0.25, "proxy_half": 0.05,
-          "proxy_top_sqrt": 0.1, "proxy_half_sqrt": 0.04}
+  fake = {"proxy_top": 0.3, "proxy_half": 0.2, "proxy_top_sqrt": 0.25, "proxy_half_sqrt": 0.05}
   scored = _fake_start_scores(monkeypatch, fake)
   run = lambda: condensation.run(  # noqa: E731
       data, {"data_checksum": "synthetic"}, cfg, model_cfg=ModelConfig(dim=8),
@@ -250,15 +251,18 @@ def test_start_best_is_chosen_on_held_out_pairs_and_read_back(tmp_path, data, mo
       log=lambda s: None)
   rep = run()
   (start,) = rep["start"]
-  assert start["steps"] == list(fake) and start["chosen_step"] == "originals"
-  assert start["scores"] == list(fake.values())
-  assert scored[0] == 0 and scored[1] > 0  # originals only; pseudo pairs
-  assert scored[2] == scored[4] == 0  # proxy_top and proxy_top_sqrt: originals only
-  assert scored[3] > 0 and scored[5] > 0  # proxy_half and proxy_half_sqrt: a mix
-  # The loop started from the originals: the zero-update set holds no pseudo pair.
+  assert start["steps"] == list(fake) and start["chosen_step"] == "proxy_top"
+  assert start["scores"] == pytest.approx(list(fake.values()))  # the means of 2 fits each
+  assert [f["fit_seeds"] for f in start["fits"]] == [[1000, 1001]] * len(fake)
+  n_pseudo = [scored[2 * k:2 * k + 2] for k in range(len(fake))]
+  assert n_pseudo[0] == n_pseudo[2] == [0, 0]  # proxy_top and proxy_top_sqrt: originals
+  assert min(n_pseudo[1] + n_pseudo[3]) > 0  # proxy_half and proxy_half_sqrt: a mix
+  # The loop started from proxy_top: the zero-update set holds no pseudo pair.
   assert rep["per_seed"][0]["size"] == round(0.25 * data.train.nnz)
-  with np.load(tmp_path / "out" / "seed0" / "condensed.npz") as z:
-    assert not z["pseudo"].any()
+  sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
+  train = set(zip(data.train.users().tolist(), data.train.indices.tolist()))
+  assert set(zip(sets["zero_update_users"].tolist(),
+                 sets["zero_update_items"].tolist())) <= train
   n_scored = len(scored)
   (tmp_path / "out" / "seed0" / condensation.SEED_RECORD).unlink()
   assert run()["start"] == rep["start"] and len(scored) == n_scored  # read back
@@ -276,20 +280,21 @@ def test_step0_reuses_the_chosen_starts_score(tmp_path, data, monkeypatch, outer
                                seeds=(0,), rho=0.3, baselines=("zero_update",),
                                reward_signal=False, holdout_every=1, start="best", tail="none")
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
-  fake = {"originals": 0.5, "pseudo": 0.2, "proxy_top": 0.4, "proxy_half": 0.3,
-          "proxy_top_sqrt": 0.1, "proxy_half_sqrt": 0.15}
+  fake = {"proxy_top": 0.5, "proxy_half": 0.3, "proxy_top_sqrt": 0.1, "proxy_half_sqrt": 0.15}
   chosen_on = []
   scored = _fake_start_scores(monkeypatch, fake, chosen_on)
   rep = _run(data, cfg, train_cfg, tmp_path)
   (start,), (held,) = rep["start"], rep["holdout"]
-  assert start["chosen_step"] == "originals"
+  assert start["chosen_step"] == "proxy_top"
   assert held["steps"] == list(range(outer_steps + 1))
+  n_fits = len(fake) * cfg.start_fits
   if outer_steps:  # the start was chosen on seed 0's held-out pairs: step 0 is not refitted
-    assert len(scored) == len(fake) + outer_steps  # one fit per start and per later step
+    assert len(scored) == n_fits + outer_steps  # start_fits per start, one per later step
     assert start["chosen_on"] == "held-out validation" and start["split_seed"] == 0
-    assert held["scores"][0] == 0.5 and held["test_scores"][0] == start["test_scores"][0]
+    assert held["scores"][0] == pytest.approx(0.5)
+    assert held["test_scores"][0] == start["test_scores"][0]
   else:  # no reward reads validation: the start was chosen on all of it, step 0 on a half
-    assert len(scored) == len(fake) + 1 and start["chosen_on"] == "validation"
+    assert len(scored) == n_fits + 1 and start["chosen_on"] == "validation"
     assert chosen_on[0] == (0, data.valid.nnz) and 0 < chosen_on[1][1] < data.valid.nnz
   sets, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
   # With no outer step the condensed set is the zero-update set: judged once, not twice.
@@ -300,14 +305,14 @@ def test_step0_reuses_the_chosen_starts_score(tmp_path, data, monkeypatch, outer
 def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkeypatch):
   """JobConfig's defaults: the start chosen on the validation pairs is the set; no outer
   step, no step snapshots, no reward measured, zero_update (the same set) not judged, and
-  the chosen start's fit (proxy seed) not trained again to judge the seed's set."""
+  the sets judged by fits other than the choice's."""
   defaults = condensation.JobConfig()
   assert defaults.start == "best" and defaults.condense.outer_steps == 0
   assert defaults.holds_out and not defaults.holdout_every
   cfg = dataclasses.replace(defaults, seeds=(0,), rho=0.3)
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
-  fake = {"originals": 0.2, "pseudo": 0.6, "proxy_top": 0.4, "proxy_half": 0.3,
-          "proxy_top_sqrt": 0.1, "proxy_half_sqrt": 0.15}
+  assert starts.start_kinds(True) == list(starts.HEURISTICS) and defaults.start_fits == 2
+  fake = {"proxy_top": 0.4, "proxy_half": 0.6, "proxy_top_sqrt": 0.1, "proxy_half_sqrt": 0.15}
   scored = _fake_start_scores(monkeypatch, fake)
   trained = []
   fit_group = train_many._fit_group
@@ -315,31 +320,35 @@ def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkey
       trained.append(len(trains)), fit_group(model, data_, trains, *a))[1])
   rep = _run(data, cfg, train_cfg, tmp_path)
   (start,) = rep["start"]
-  assert len(scored) == len(fake) and start["chosen_step"] == "pseudo"
+  assert len(scored) == 2 * len(fake) and start["chosen_step"] == "proxy_half"
   assert rep["holdout"] == [] and rep["reward_signal"] == [{"seed": 0}]
   assert set(rep["baselines"]) == set(cfg.baselines) - {"zero_update"}
-  # The proxy, the six starts and random are trained: the condensed set is the chosen
-  # start's set, and the proxy heuristics' seed-0 sets are their starts' (drawn with the
-  # proxy seed); every set is judged as the condensed set is, so their fits are reused.
-  assert sum(trained) == 1 + len(fake) + 1
   ev = rep["models"]["bpr_mf"]
-  judged = {"pseudo": ev["condensed"]["per_seed"][0],
-            **{k: ev["baselines"][k]["per_seed"][0] for k in starts.HEURISTICS}}
-  for kind, fit in judged.items():
-    assert fit["test"]["ndcg@10"] == start["test_scores"][start["steps"].index(kind)]
+  fit_tests = {kind: f["fit_tests"] for kind, f in zip(start["steps"], start["fits"])}
+  for kind in starts.HEURISTICS:
+    assert start["test_scores"][start["steps"].index(kind)] == pytest.approx(
+        np.mean(fit_tests[kind]))
   sets_, _ = npz.load_arrays(tmp_path / "out" / "seed0" / condensation.SETS)
   pairs = {n: set(zip(sets_[f"{n}_users"].tolist(), sets_[f"{n}_items"].tolist()))
            for n in ("condensed", *rep["baselines"])}
+  # The proxy, each distinct start set (2 fits, seeds 1000 and 1001; here the starts are
+  # the heuristics' own sets, and the _sqrt forms equal the others on these even users),
+  # then each distinct set judged with seed 0: the condensed set is proxy_half's.
+  assert pairs["condensed"] == pairs["proxy_half"]
+  distinct = {frozenset(p) for p in pairs.values()}
+  starts_ = {frozenset(pairs[k]) for k in starts.HEURISTICS}
+  assert len(starts_) == 2 and sum(trained) == 1 + 2 * len(starts_) + len(distinct)
+  assert ev["condensed"]["per_seed"][0] == ev["baselines"]["proxy_half"]["per_seed"][0]
   assert rep["overlap"] == {n: pytest.approx(len(pairs["condensed"] & pairs[n])
                                              / len(pairs["condensed"]))
                             for n in rep["baselines"]}
   seed_dir = tmp_path / "out" / "seed0"
   assert not (seed_dir / condensation.SNAPSHOTS).exists()
-  # The exported set is the top of the pseudo start's saved logits under the budget.
+  # The exported set is the top of the chosen start's saved logits under the budget.
   pool, _ = condensation.build_pool(data, _proxy(tmp_path, data, cfg, train_cfg), cfg)
   sizes = condenser.budget_of(pool, data.train.nnz, cfg.condense)
   logits, _ = holdout.load_snapshot(tmp_path / "out" / condensation.START_SNAPSHOTS /
-                                    "steppseudo.npz")
+                                    "stepproxy_half.npz")
   expect = pool.to_interactions(condenser.select(logits, pool, sizes, cfg.condense, 0))
   with np.load(seed_dir / "condensed.npz") as z:
     got = set(zip(z["user_index"].tolist(), z["item_index"].tolist()))
@@ -361,7 +370,7 @@ def test_tail_best_chooses_the_rule_with_the_start_once_for_every_seed(tmp_path,
   scored = _fake_start_scores(monkeypatch, fake)
   rep = _run(data, cfg, train_cfg, tmp_path)
   (start,) = rep["start"]
-  assert start["steps"] == list(fake) and len(scored) == len(fake)  # once, not per seed
+  assert start["steps"] == list(fake) and len(scored) == 2 * len(fake)  # once, not per seed
   assert (start["chosen_step"], start["tail"], start["kind"]) == ("proxy_half-none", "none",
                                                                   "proxy_half")
   assert rep["sizes"]["fixed"] == 0 and start["chosen_on"] == "validation"
@@ -388,3 +397,47 @@ def test_tail_best_needs_honest_accounting():
   with pytest.raises(ValueError, match="honest accounting"):
     condensation.JobConfig(condense=condenser.CondenseConfig(accounting="official"))
   condensation.JobConfig(condense=condenser.CondenseConfig(accounting="official"), tail="keep")
+
+
+def test_the_start_is_chosen_on_the_mean_of_its_fits(tmp_path, data, monkeypatch):
+  """A start ahead on one fit but behind on the mean of two loses; the fits that choose
+  (seeds 1000 and 1001) never judge: the condensed set is judged by fits of its own."""
+  cfg = condensation.JobConfig(seeds=(0, 1), rho=0.3, tail="none", baselines=("random",))
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
+  by_fit = {"proxy_top": [0.5, 0.05], "proxy_half": [0.3, 0.3], "proxy_top_sqrt": [0.2, 0.2],
+            "proxy_half_sqrt": [0.1, 0.3]}
+  score, seen = holdout.held_out_scores, []
+
+  def fake_scores(data_, subsets, seeds, reward_part, held_out, **k):
+    outs = score(data_, subsets, seeds, reward_part, held_out, **k)
+    seen.append(list(seeds))
+    if len(seen) == 1:  # the start choice: four candidates, two fits each
+      for n, out in enumerate(outs):
+        out["score"] = list(by_fit.values())[n // 2][n % 2]
+    return outs
+
+  monkeypatch.setattr(holdout, "held_out_scores", fake_scores)
+  trained = []
+  fit_group = train_many._fit_group
+  monkeypatch.setattr(train_many, "_fit_group", lambda model, data_, trains, *a: (
+      trained.append(len(trains)), fit_group(model, data_, trains, *a))[1])
+  rep = _run(data, cfg, train_cfg, tmp_path)
+  (start,) = rep["start"]
+  assert seen[0] == [1000, 1001] * 4
+  assert start["chosen_step"] == "proxy_half"  # proxy_top leads on the first fit only
+  assert start["scores"] == pytest.approx([0.275, 0.3, 0.2, 0.2])
+  assert [f["fit_scores"] for f in start["fits"]] == list(by_fit.values())
+  # The proxy (the full data's seed-0 fit), the candidates' fits (2 distinct sets: on these
+  # even users the _sqrt forms equal the others), the full data's seed-1 fit, and the
+  # condensed and random sets of seeds 0 and 1.
+  assert sum(trained) == 1 + 2 * 2 + 1 + 2 + 2
+  choice_tests = {t for f in start["fits"] for t in f["fit_tests"]}
+  per_seed = rep["models"]["bpr_mf"]["condensed"]["per_seed"]
+  assert not {p["test"]["ndcg@10"] for p in per_seed} & choice_tests
+  lines = summary._fits_lines(rep)  # report.md's record of each fit
+  assert "- start 'proxy_top': 0.5000 (seed 1000), 0.0500 (seed 1001)" in lines
+  with pytest.raises(ValueError, match="start_fits must be >= 1"):
+    condensation.JobConfig(start_fits=0)
+  with pytest.raises(ValueError, match=r"seeds \[1001\] are the start choice's fit seeds"):
+    condensation.JobConfig(seeds=(0, 1001))
+  condensation.JobConfig(seeds=(1001,), start="proxy_top", tail="none")  # no choice made

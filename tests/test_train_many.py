@@ -124,6 +124,9 @@ def test_a_memo_reads_back_fits_of_the_same_inputs_and_trains_the_rest(monkeypat
   assert trained == [1, 1, 1] and len(memo) == 3  # sets[2] with seed 3 only, the 2nd time
   assert again[0] is first[1] and again[2] is first[0]
   _assert_same(train.fit(MODEL, data, hparams=HP, cfg=CFG, seed=3, train=sets[2]), again[1])
+  twice = train_many.fit_many(MODEL, data, [sets[2], sets[2], sets[2]], [5, 5, 6], hparams=HP,
+                              cfg=CFG, memo=memo, group=None)
+  assert trained[3:] == [2] and twice[0] is twice[1] and twice[2] is not twice[0]
 
 
 def test_fit_key_names_every_input_a_fit_depends_on():

@@ -86,10 +86,13 @@ flags.DEFINE_float("holdout_share", _J.holdout_share, "Share of each user's vali
                    "start).")
 flags.DEFINE_enum("start", _J.start, starts.STARTS, "The loop's start: the prior over "
                   "every candidate, over the originals, or over the pseudo pairs, or the set "
-                  "of a proxy heuristic (proxy_top, proxy_half) on top of the prior; best "
-                  "(the default): whichever the proxy model, trained on it, ranks the "
-                  "validation pairs no reward reads best with (all of them without outer "
-                  "steps).")
+                  "of a proxy heuristic on top of the prior; best (the default): whichever "
+                  "heuristic's set the proxy model, trained on it (--start_fits times), "
+                  "ranks the validation pairs no reward reads best with, on average (all of "
+                  "them without outer steps).")
+flags.DEFINE_integer("start_fits", _J.start_fits, "Fits of the proxy model per start "
+                     "candidate (seeds 1000, 1001, ...: never a judging seed); their mean "
+                     "score chooses the start.", lower_bound=1)
 flags.DEFINE_bool("resume", True, "Resume from the checkpoints and finished seeds in "
                   "--output_dir (made by the same settings and data); --noresume starts afresh.")
 flags.DEFINE_integer("checkpoint_every", 20, "Outer steps between checkpoints (0: only at "
@@ -117,7 +120,7 @@ def job_config() -> condensation.JobConfig:
       tail_quantile=FLAGS.tail_quantile, tail_floor=FLAGS.tail_floor,
       reward_signal=FLAGS.reward_signal, baselines=tuple(FLAGS.baselines),
       holdout_every=FLAGS.holdout_every, holdout_share=FLAGS.holdout_share,
-      start=FLAGS.start,
+      start=FLAGS.start, start_fits=FLAGS.start_fits,
       proxy_model=FLAGS.model)
 
 

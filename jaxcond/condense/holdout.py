@@ -174,10 +174,11 @@ def choose(snapshot_dir: pathlib.Path, names: list,
            scores_of: Callable[[list, list], list], fingerprint: str,
            log: Callable[[str], None] = print, what: str = "outer steps") -> dict:
   """Scores every saved logits file `step<name>.npz` not scored before, all in one call
-  (scores_of: ([name], [logits]) -> [{"score", "test"}], so same-size sets train together;
-  both figures are written beside the logits, so a rerun reads them back) and returns
-  {"steps", "scores", "test_scores", "chosen_step", "metric"}: the best score, the first on
-  ties."""
+  (scores_of: ([name], [logits]) -> [{"score", "test"}, optionally with "fit_seeds",
+  "fit_scores", "fit_tests" when each is a mean over fits], so same-size sets train
+  together; the figures are written beside the logits, so a rerun reads them back) and
+  returns {"steps", "scores", "test_scores", "chosen_step", "metric"} (and "fits", the
+  per-fit figures, when every step has them): the best score, the first on ties."""
   saved = [load_snapshot(snapshot_dir / f"step{name}.npz", fingerprint) for name in names]
   todo = [m for m, (_, meta) in enumerate(saved)
           if "score" not in meta or meta.get("metric") != METRIC or "test" not in meta]
@@ -193,5 +194,9 @@ def choose(snapshot_dir: pathlib.Path, names: list,
     log(f"hold-out: logits of {what} {name}, {METRIC} on the choosing validation pairs "
         f"{score:.4f} (test, not used to choose: {test:.4f})")
   best = int(np.argmax(scores))  # the first maximum
-  return {"steps": list(names), "scores": scores, "test_scores": tests,
-          "chosen_step": names[best], "metric": METRIC}
+  chosen = {"steps": list(names), "scores": scores, "test_scores": tests,
+            "chosen_step": names[best], "metric": METRIC}
+  if all("fit_scores" in meta for _, meta in saved):  # scores that are means over fits
+    chosen["fits"] = [{k: meta[k] for k in ("fit_seeds", "fit_scores", "fit_tests")}
+                      for _, meta in saved]
+  return chosen

@@ -54,8 +54,8 @@ def fit_many(model: Recommender, data: DatasetSplit, trains: Sequence[Interactio
   All sets must have the same number of pairs. group=None puts all in one program; the
   default (-1) takes `default_group()`. `workers` programs run at once, in threads (-1:
   `default_workers()`). progress(m, row) sees each model's validation rows. With a `memo`
-  (a dict kept across calls), a fit whose inputs (fit_key) were fitted before is read
-  from it, not trained again, and every new fit is added to it.
+  (a dict kept across calls), a fit whose inputs (fit_key) were fitted before, or appear
+  twice in this call, is read from it, not trained again, and every new fit is added to it.
   """
   n = len(trains)
   avoids = [None] * n if avoids is None else list(avoids)
@@ -63,7 +63,10 @@ def fit_many(model: Recommender, data: DatasetSplit, trains: Sequence[Interactio
   if memo is not None:
     keys = [fit_key(model, data, t, s, a, hparams, cfg, exclude_valid)
             for t, s, a in zip(trains, seeds, avoids)]
-    todo = [m for m in range(n) if keys[m] not in memo]
+    first = {}  # each key's first model: equal inputs within the call are trained once
+    for m in range(n):
+      first.setdefault(keys[m], m)
+    todo = [m for k, m in first.items() if k not in memo]
     if todo:
       fitted = fit_many(model, data, [trains[m] for m in todo], [seeds[m] for m in todo],
                         hparams=hparams, cfg=cfg, avoids=[avoids[m] for m in todo],

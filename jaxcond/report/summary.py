@@ -115,7 +115,21 @@ def _trajectory_lines(rep: dict) -> list[str]:
           "",
           "| seed | set | choosing NDCG@10 | test NDCG@10 | chosen |", "|---|---|---:|---:|---|",
           *[f"| {seed} | {name} | {score:.4f} | {test:.4f} | {'yes' if chosen else ''} |"
-            for seed, name, score, test, chosen in rows], ""]
+            for seed, name, score, test, chosen in rows], "", *_fits_lines(rep)]
+
+
+def _fits_lines(rep: dict) -> list[str]:
+  """Each start's choosing scores per fit, where its score is their mean."""
+  lines = []
+  for h in rep.get("start") or []:
+    for name, fits in zip(h.get("steps", []), h.get("fits") or []):
+      lines.append(f"- start '{name}': " + ", ".join(
+          f"{score:.4f} (seed {seed})" for seed, score in zip(fits["fit_seeds"],
+                                                             fits["fit_scores"])))
+  if not lines:
+    return []
+  return ["Each start's choosing score is the mean over the proxy model's fits on its set; "
+          "per fit:", "", *lines, ""]
 
 
 def _beaten(rep: dict) -> str:
