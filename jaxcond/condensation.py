@@ -313,8 +313,13 @@ def seed_run(ctx: Context, seed: int) -> SeedRun:
 
 def select(ctx: Context, s: SeedRun, logits_C) -> np.ndarray:
   """bool [C]: the set that logits select under the budget (and floors)."""
-  return condenser.select(logits_C, ctx.inputs.pool, ctx.inputs.sizes, s.ccfg, s.seed,
-                          ctx.floor_U)
+  return _select_in(ctx, ctx.inputs, logits_C, s.seed)
+
+
+def _select_in(ctx: Context, inputs: LoopInputs, logits_C, seed: int) -> np.ndarray:
+  """bool [C] over `inputs`' pool: the set logits select with `seed`'s tie-break."""
+  ccfg = dataclasses.replace(ctx.cfg.condense, seed=seed)
+  return condenser.select(logits_C, inputs.pool, inputs.sizes, ccfg, seed, ctx.floor_U)
 
 
 def _held_out_scores(ctx: Context, subsets: list, seeds: list, reward_valid: Interactions,
@@ -385,8 +390,9 @@ def with_start(ctx: Context, resume: bool = True) -> Context:
     seeds = ctx.cfg.choice_seeds
 
     def scores_of(names: list, logits: list) -> list[dict]:
-      subsets = [_start_set(ctx, ctx.tails[cands[name][0]], x, seed)
-                 for name, x in zip(names, logits) for seed in seeds]
+      inputs = [ctx.tails[cands[name][0]] for name in names]
+      subsets = [i.pool.to_interactions(_select_in(ctx, i, x, seed))
+                 for i, x in zip(inputs, logits) for seed in seeds]
       got = _held_out_scores(ctx, subsets, seeds * len(names), reward_valid, held_out)
       return [_mean_of_fits(got[n:n + len(seeds)], seeds)
               for n in range(0, len(got), len(seeds))]
@@ -403,13 +409,6 @@ def with_start(ctx: Context, resume: bool = True) -> Context:
             f"{inputs.sizes['free']:,} free")
   return ctx._replace(inputs=inputs, start={**choice, "tail": tail, "kind": kind},
                       start_logits=start_logits_of(ctx, inputs, kind))
-
-
-def _start_set(ctx: Context, inputs: LoopInputs, logits_C, seed: int) -> Interactions:
-  """The set a start's logits select with `seed`'s tie-break."""
-  ccfg = dataclasses.replace(ctx.cfg.condense, seed=seed)
-  return inputs.pool.to_interactions(condenser.select(logits_C, inputs.pool, inputs.sizes,
-                                                      ccfg, seed, ctx.floor_U))
 
 
 def _mean_of_fits(got: list[dict], seeds: list) -> dict:

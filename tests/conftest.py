@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from jaxcond.data.interactions import Interactions
+from jaxcond.models import train_many
 
 
 @pytest.fixture
@@ -56,3 +57,16 @@ def write_user_file(folder: pathlib.Path) -> pathlib.Path:
 @pytest.fixture
 def user_file(tmp_path):
   return write_user_file(tmp_path)
+
+
+@pytest.fixture
+def trained_fits(monkeypatch) -> list:
+  """The number of models each vmapped training program trains, appended as it runs."""
+  fit_group, trained = train_many._fit_group, []
+
+  def counting(model, data, trains, *args):
+    trained.append(len(trains))
+    return fit_group(model, data, trains, *args)
+
+  monkeypatch.setattr(train_many, "_fit_group", counting)
+  return trained

@@ -16,7 +16,6 @@ from jaxcond.data.split import random_split
 from jaxcond.judging import fits
 from jaxcond.models import ModelConfig
 from jaxcond.models import train as train_lib
-from jaxcond.models import train_many
 from jaxcond.report import summary
 
 
@@ -302,7 +301,8 @@ def test_step0_reuses_the_chosen_starts_score(tmp_path, data, monkeypatch, outer
   assert ("zero_update" in rep["baselines"]) == (outer_steps > 0)
 
 
-def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkeypatch):
+def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkeypatch,
+                                                         trained_fits):
   """JobConfig's defaults: the start chosen on the validation pairs is the set; no outer
   step, no step snapshots, no reward measured, zero_update (the same set) not judged, and
   the sets judged by fits other than the choice's."""
@@ -314,10 +314,7 @@ def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkey
   assert starts.start_kinds(True) == list(starts.HEURISTICS) and defaults.start_fits == 2
   fake = {"proxy_top": 0.4, "proxy_half": 0.6, "proxy_top_sqrt": 0.1, "proxy_half_sqrt": 0.15}
   scored = _fake_start_scores(monkeypatch, fake)
-  trained = []
-  fit_group = train_many._fit_group
-  monkeypatch.setattr(train_many, "_fit_group", lambda model, data_, trains, *a: (
-      trained.append(len(trains)), fit_group(model, data_, trains, *a))[1])
+  trained = trained_fits
   rep = _run(data, cfg, train_cfg, tmp_path)
   (start,) = rep["start"]
   assert len(scored) == 2 * len(fake) and start["chosen_step"] == "proxy_half"
@@ -399,7 +396,8 @@ def test_tail_best_needs_honest_accounting():
   condensation.JobConfig(condense=condenser.CondenseConfig(accounting="official"), tail="keep")
 
 
-def test_the_start_is_chosen_on_the_mean_of_its_fits(tmp_path, data, monkeypatch):
+def test_the_start_is_chosen_on_the_mean_of_its_fits(tmp_path, data, monkeypatch,
+                                                     trained_fits):
   """A start ahead on one fit but behind on the mean of two loses; the fits that choose
   (seeds 1000 and 1001) never judge: the condensed set is judged by fits of its own."""
   cfg = condensation.JobConfig(seeds=(0, 1), rho=0.3, tail="none", baselines=("random",))
@@ -417,10 +415,7 @@ def test_the_start_is_chosen_on_the_mean_of_its_fits(tmp_path, data, monkeypatch
     return outs
 
   monkeypatch.setattr(holdout, "held_out_scores", fake_scores)
-  trained = []
-  fit_group = train_many._fit_group
-  monkeypatch.setattr(train_many, "_fit_group", lambda model, data_, trains, *a: (
-      trained.append(len(trains)), fit_group(model, data_, trains, *a))[1])
+  trained = trained_fits
   rep = _run(data, cfg, train_cfg, tmp_path)
   (start,) = rep["start"]
   assert seen[0] == [1000, 1001] * 4

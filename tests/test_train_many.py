@@ -102,22 +102,10 @@ def test_default_group_is_one_on_cpu():
   assert train_many.default_group() == (1 if jax.default_backend() == "cpu" else None)
 
 
-def _count_fits(monkeypatch) -> list:
-  """Records the number of models each vmapped program trains."""
-  fit_group, trained = train_many._fit_group, []
-
-  def counting(model, data, trains, *args):
-    trained.append(len(trains))
-    return fit_group(model, data, trains, *args)
-
-  monkeypatch.setattr(train_many, "_fit_group", counting)
-  return trained
-
-
-def test_a_memo_reads_back_fits_of_the_same_inputs_and_trains_the_rest(monkeypatch):
+def test_a_memo_reads_back_fits_of_the_same_inputs_and_trains_the_rest(trained_fits):
   data = _data()
   sets = _sets(data, 3, data.train.nnz // 2)
-  trained, memo = _count_fits(monkeypatch), {}
+  trained, memo = trained_fits, {}
   first = train_many.fit_many(MODEL, data, sets[:2], [3, 4], hparams=HP, cfg=CFG, memo=memo)
   again = train_many.fit_many(MODEL, data, [sets[1], sets[2], sets[0]], [4, 3, 3], hparams=HP,
                               cfg=CFG, memo=memo, group=None)
@@ -150,11 +138,12 @@ def test_fit_key_names_every_input_a_fit_depends_on():
 
 
 def test_full_data_fits_of_several_seeds_train_the_uncached_ones_together(tmp_path,
-                                                                          monkeypatch):
+                                                                          trained_fits):
   data, proto = _data(), {"data_checksum": "synthetic"}
   kw = dict(model_cfg=HP, train_cfg=CFG, cache_dir=tmp_path, log=lambda s: None)
   alone = fits.fit_full("bpr_mf", data, proto, seed=4, **kw)
-  trained = _count_fits(monkeypatch)
+  trained_fits.clear()  # count from here
+  trained = trained_fits
   both = fits.fit_full_seeds("bpr_mf", data, proto, seeds=[3, 4], **kw)
   assert trained == [1]  # seed 4 is read from the cache
   assert both[1][1] == alone[1]

@@ -54,9 +54,10 @@ def compare_rules(figures: dict) -> dict:
   for k in range(1, n_seeds + 1):
     picks = [max(figures, key=lambda name: figures[name][0][list(sub)].mean())
              for sub in itertools.combinations(range(n_seeds), k)]
-    out[f"{k} fit" + "s" * (k > 1)] = {"hits": sum(p == best for p in picks), "subsets": len(picks),
-                        "shortfall": float(np.mean([test[best] - test[p] for p in picks])),
-                        "picks": picks}
+    label = f"{k} fit" + "s" * (k > 1)
+    out[label] = {"hits": sum(p == best for p in picks), "subsets": len(picks),
+                  "shortfall": float(np.mean([test[best] - test[p] for p in picks])),
+                  "picks": picks}
   return out
 
 

@@ -22,7 +22,7 @@ STARTS = ("prior", "originals", "pseudo", *HEURISTICS, "best")
 NEEDS_PSEUDO = ("pseudo", "proxy_half", "proxy_half_sqrt")
 # The candidates of "best": the heuristics. No run of the defaults' grids chose the prior
 # (nine runs) or, once the square-root heuristics were candidates, the originals or the
-# pseudo pairs (eight runs; benchmarks/RESULTS.md, "Choosing the start on three fits").
+# pseudo pairs (eight runs; benchmarks/RESULTS.md, "Choosing the start on two fits").
 BEST_OF = HEURISTICS
 # The start choice's fits are seeded CHOICE_SEED, CHOICE_SEED + 1, ...: a set chosen on its
 # fits' validation scores would carry their luck into its judged figures (a fit that ranks
