@@ -90,9 +90,9 @@ class JobConfig:
   holdout_every: int = 0
   holdout_share: float = 0.5
   start: str = "best"  # see starts.STARTS
-  # Fits per start candidate when choosing (seeds starts.CHOICE_SEED + k, none a judging
-  # seed): their mean score chooses, so one fit's seed noise does not, and the judging fits
-  # are fresh ones, so the chosen set's reported figures carry none of the choice's luck.
+  # Fits per start candidate when choosing a seed's start (choice_seeds_for): their mean
+  # score chooses, so one fit's seed noise does not, and none has the seed's own seed, so
+  # the seed's judged figures carry none of the choice's luck.
   start_fits: int = 2
 
   def __post_init__(self):
@@ -136,8 +136,13 @@ class JobConfig:
 
   @property
   def choice_seeds(self) -> list[int]:
-    """The seeds of the proxy model's fits that choose the start (none judges a set)."""
+    """The seeds that choose a start when the run's other seeds are too few."""
     return [starts.CHOICE_SEED + k for k in range(self.start_fits)]
+
+  def choice_seeds_for(self, seed: int) -> list[int]:
+    """The seeds of the fits that choose `seed`'s start: the run's other seeds first (their
+    fits judge the heuristics anyway), then choice_seeds; never `seed` itself."""
+    return ([t for t in self.seeds if t != seed] + self.choice_seeds)[:self.start_fits]
 
   @property
   def holds_out(self) -> bool:
@@ -235,17 +240,17 @@ class Context(NamedTuple):
   train_cfg: train_lib.TrainConfig
   out_dir: pathlib.Path
   proxy: dict
-  inputs: LoopInputs  # under the chosen tail rule (with_start), else the first of `tails`
+  inputs: LoopInputs  # under a seed's chosen tail rule (with_start), else the first of tails
   floor_U: np.ndarray | None  # tail="floor": each user's least count of kept pairs
   fingerprint: str  # of everything that decides a seed's result
   log: Callable[[str], None]
   checkpoint_every: int
   mesh: object
   tails: dict  # {tail rule: LoopInputs}, the candidates of tail="best" (tail_variants)
-  start: dict | None = None  # with_start: the choice's record
-  start_logits: np.ndarray | None = None  # with_start: every seed's start logits [C]
+  start: dict | None = None  # with_start: the seed's choice record
+  start_logits: np.ndarray | None = None  # with_start: the seed's start logits [C]
   # The run's evaluator fits by their inputs (train_many.fit_key): a set fitted to choose
-  # the start is not fitted again to judge it.
+  # one seed's start is not fitted again to judge another seed's sets.
   fit_memo: dict | None = None
 
 
@@ -343,13 +348,14 @@ def held_out_scorer(ctx: Context, s: SeedRun) -> Callable[[list, list], list]:
   return scores_of
 
 
-def start_logits_of(ctx: Context, inputs: LoopInputs, kind: str) -> np.ndarray | None:
+def start_logits_of(ctx: Context, inputs: LoopInputs, kind: str,
+                    seed: int) -> np.ndarray | None:
   """The logits of start `kind` (starts.STARTS) over `inputs`' pool; heuristics' sets of
-  the budget's size, drawn with the proxy seed."""
+  the budget's size, drawn with `seed` (so, the tail rule aside, the seed's baseline)."""
   pool, heuristic = inputs.pool, None
   if kind in starts.HEURISTICS:
     chosen = baselines.select(kind, ctx.data.train, inputs.sizes["total"], proxy=ctx.proxy,
-                              seed=ctx.cfg.proxy_seed).train
+                              seed=seed).train
     heuristic = starts.heuristic_mask(pool, chosen)
     if heuristic.sum() < chosen.nnz:
       ctx.log(f"start {kind}: {chosen.nnz - heuristic.sum():,} of its {chosen.nnz:,} pairs "
@@ -376,39 +382,50 @@ def choosing_pairs(ctx: Context) -> tuple[Interactions, Interactions, dict]:
   return valid.subset(np.zeros(valid.nnz, bool)), valid, {"chosen_on": "validation"}
 
 
-def with_start(ctx: Context, resume: bool = True) -> Context:
-  """ctx with every seed's start: of the start candidates, the one whose set ranks the
-  choosing validation pairs (choosing_pairs) best once the proxy model, seeded by the proxy
-  seed, is trained on it (chosen once per run; read back from <out_dir>/starts on a
-  rerun)."""
-  cands, starts_dir = start_candidates(ctx), ctx.out_dir / START_SNAPSHOTS
+def with_start(ctx: Context, seed: int, resume: bool = True) -> Context:
+  """ctx with `seed`'s start: of the start candidates, the one whose sets rank the choosing
+  validation pairs (choosing_pairs) best on the mean of the proxy model's fits seeded
+  cfg.choice_seeds_for(seed), each on the candidate drawn with its fit's seed. Those are
+  the run's other seeds: their fits of the heuristics are the baselines' judging fits, so
+  the choice costs no fit of its own, and no fit that chose a seed's set judges it (a fit
+  that ranks validation well tends to rank test well). Read back from
+  <out_dir>/seed<k>/starts on a rerun."""
+  cands, starts_dir = start_candidates(ctx), ctx.out_dir / f"seed{seed}" / START_SNAPSHOTS
   if not resume:
     shutil.rmtree(starts_dir, ignore_errors=True)
   choice = {"chosen_step": next(iter(cands))}
   if len(cands) > 1:
     reward_valid, held_out, chosen_on = choosing_pairs(ctx)
-    seeds = ctx.cfg.choice_seeds
+    fit_seeds = ctx.cfg.choice_seeds_for(seed)
 
     def scores_of(names: list, logits: list) -> list[dict]:
-      inputs = [ctx.tails[cands[name][0]] for name in names]
-      subsets = [i.pool.to_interactions(_select_in(ctx, i, x, seed))
-                 for i, x in zip(inputs, logits) for seed in seeds]
-      got = _held_out_scores(ctx, subsets, seeds * len(names), reward_valid, held_out)
-      return [_mean_of_fits(got[n:n + len(seeds)], seeds)
-              for n in range(0, len(got), len(seeds))]
+      del logits  # seed's own; each fit trains on its candidate drawn with the fit's seed
+      subsets = [candidate_set(ctx, cands[name], t) for name in names for t in fit_seeds]
+      got = _held_out_scores(ctx, subsets, fit_seeds * len(names), reward_valid, held_out)
+      return [_mean_of_fits(got[n:n + len(fit_seeds)], fit_seeds)
+              for n in range(0, len(got), len(fit_seeds))]
 
     def logits_of(name: str) -> np.ndarray | None:
-      return start_logits_of(ctx, ctx.tails[cands[name][0]], cands[name][1])
+      return start_logits_of(ctx, ctx.tails[cands[name][0]], cands[name][1], seed)
 
     choice = {**starts.choose_start(logits_of, ctx.inputs.pool.size, list(cands), starts_dir,
-                                    scores_of, ctx.fingerprint, ctx.log), **chosen_on}
+                                    scores_of, f"{ctx.fingerprint}-{seed}",
+                                    lambda line: ctx.log(f"seed {seed}: {line}")),
+              **chosen_on}
   tail, kind = cands[choice["chosen_step"]]
   inputs = ctx.tails[tail]
   if len(ctx.tails) > 1:
-    ctx.log(f"tail rule {tail!r}: {inputs.sizes['fixed']:,} fixed pairs, "
+    ctx.log(f"seed {seed}, tail rule {tail!r}: {inputs.sizes['fixed']:,} fixed pairs, "
             f"{inputs.sizes['free']:,} free")
-  return ctx._replace(inputs=inputs, start={**choice, "tail": tail, "kind": kind},
-                      start_logits=start_logits_of(ctx, inputs, kind))
+  return ctx._replace(inputs=inputs, start={**choice, "seed": seed, "tail": tail, "kind": kind},
+                      start_logits=start_logits_of(ctx, inputs, kind, seed))
+
+
+def candidate_set(ctx: Context, candidate: tuple[str, str], seed: int) -> Interactions:
+  """The set of start candidate (tail rule, kind) drawn and selected with `seed`."""
+  inputs = ctx.tails[candidate[0]]
+  logits_C = start_logits_of(ctx, inputs, candidate[1], seed)
+  return inputs.pool.to_interactions(_select_in(ctx, inputs, logits_C, seed))
 
 
 def _mean_of_fits(got: list[dict], seeds: list) -> dict:
@@ -567,8 +584,9 @@ def forget(seed_dir: pathlib.Path) -> None:
 
 
 def condense_seeds(ctx: Context, resume: bool = True) -> dict:
-  """Condenses and exports every seed not done before: {seed: (sets, record)} of the seeds
-  still to judge (those condensed before are read back, those judged before skipped)."""
+  """Chooses each seed's start (with_start), condenses and exports every seed not done
+  before: {seed: (sets, record)} of the seeds still to judge (those condensed before are
+  read back, those judged before skipped)."""
   pending = {}
   for seed in ctx.cfg.seeds:
     seed_dir = ctx.out_dir / f"seed{seed}"
@@ -582,7 +600,12 @@ def condense_seeds(ctx: Context, resume: bool = True) -> dict:
       pending[seed] = (_load_sets(seed_dir / SETS, ctx.data.train, ctx.inputs.false_neg), part)
       ctx.log(f"seed {seed}: condensed before, read back from {seed_dir}")
     else:
-      sets, part = condense_seed(ctx, seed)
+      t0 = time.perf_counter()
+      seed_ctx = with_start(ctx, seed, resume)
+      start_seconds = time.perf_counter() - t0
+      sets, part = condense_seed(seed_ctx, seed)
+      part.update(start=seed_ctx.start, sizes=seed_ctx.inputs.sizes)
+      part["per_seed"]["start_seconds"] = start_seconds
       _save_sets(seed_dir / SETS, sets)
       records.write_json_atomic(seed_dir / CONDENSED_RECORD, part)
       pending[seed] = (sets, part)
@@ -634,9 +657,6 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
   ctx, seconds = prepare(data, protocol, cfg, model_cfg=model_cfg, train_cfg=train_cfg,
                          out_dir=out_dir, cache_dir=cache_dir, log=log,
                          checkpoint_every=checkpoint_every, mesh=mesh)
-  t0 = time.perf_counter()
-  ctx = with_start(ctx, resume)
-  seconds["start_seconds"] = time.perf_counter() - t0
   pending = condense_seeds(ctx, resume)
   t0 = time.perf_counter()
   judge_seeds(ctx, pending)
@@ -644,6 +664,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
   seconds["judge_seconds"] = time.perf_counter() - t0
   seed_records = [records.read_fingerprinted(ctx.out_dir / f"seed{seed}" / SEED_RECORD,
                                              ctx.fingerprint, "seed") for seed in cfg.seeds]
+  seconds["start_seconds"] = sum(r["per_seed"]["start_seconds"] for r in seed_records)
   return report_of(ctx, seed_records, full_evaluations(ctx, cache_dir), seconds)
 
 
@@ -673,10 +694,12 @@ def report_of(ctx: Context, seed_records: list[dict], full: dict, seconds: dict)
       "per_seed": per_seed,
       "reward_signal": [{"seed": r["seed"], **r["signal"]} for r in seed_records],
       "holdout": [{"seed": r["seed"], **r["holdout"]} for r in seed_records if r.get("holdout")],
-      "start": [ctx.start],  # one choice for every seed
+      "start": [r["start"] for r in seed_records],  # each seed's choice
       "degrees": {"train": records.degree_profile(data.train),
                   **{f"condensed_seed{r['seed']}": r["degrees"] for r in seed_records}},
-      "sizes": {**ctx.inputs.sizes, "pseudo_candidates": pool.size - pool.n_original,
+      # The first seed's tail rule (seeds that chose another have their fixed_kept apart).
+      "sizes": {**seed_records[0].get("sizes", ctx.inputs.sizes),
+                "pseudo_candidates": pool.size - pool.n_original,
                 "false_negatives": 0 if ctx.inputs.false_neg is None
                 else ctx.inputs.false_neg.nnz},
       "config": _config_record(ctx),
@@ -698,8 +721,12 @@ def _config_record(ctx: Context) -> dict:
 
 def fingerprinted(job: dict) -> dict:
   """`job` (dataclasses.asdict of a JobConfig) less the hold-out's fields when nothing is
-  held out: runs without a hold-out keep the fingerprints they had before it existed."""
-  if job.get("holdout_every") or "best" in (job.get("start"), job.get("tail")):
+  held out: runs without a hold-out keep the fingerprints they had before it existed. A
+  run that chooses its start is marked with the rule that chooses (per seed, on the other
+  seeds' fits): a folder of the rule before is not resumed."""
+  if "best" in (job.get("start"), job.get("tail")):
+    return {**job, "start_choice": "per seed, on other seeds' fits"}
+  if job.get("holdout_every"):
     return job
   return {k: v for k, v in job.items() if k not in ("holdout_every", "holdout_share")}
 

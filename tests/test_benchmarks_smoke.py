@@ -221,7 +221,7 @@ def _judged_report(valid: dict, test: dict) -> dict:
 def test_start_choice_scores_each_number_of_fits(tmp_path):
   valid = {"proxy_top": [0.32, 0.10, 0.10], "proxy_half": [0.20, 0.20, 0.20],
            "proxy_top_sqrt": [0.10, 0.15, 0.15], "proxy_half_sqrt": [0.05, 0.05, 0.05]}
-  test = {"proxy_top": [0.8] * 3, "proxy_half": [0.9] * 3, "proxy_top_sqrt": [0.95] * 3,
+  test = {"proxy_top": [0.85, 0.7, 0.85], "proxy_half": [0.9] * 3, "proxy_top_sqrt": [0.95] * 3,
           "proxy_half_sqrt": [0.7] * 3}
   path = tmp_path / "run" / "report.json"
   path.parent.mkdir()
@@ -237,9 +237,14 @@ def test_start_choice_scores_each_number_of_fits(tmp_path):
   assert row["3 fits"]["picks"] == ["proxy_half"]
   assert row["1 fit"]["shortfall"] == pytest.approx((0.15 + 0.05 + 0.05) / 3)
   assert row["3 fits"]["hits"] == 0 and row["3 fits"]["shortfall"] == pytest.approx(0.05)
+  # Other seeds: seed 0 on seeds 1 and 2 picks proxy_half (0.20), scored 0.9 at seed 0;
+  # seeds 1 and 2 pick proxy_top (0.21), scored 0.7 at seed 1 and 0.85 at seed 2.
+  other = row["other seeds"]
+  assert other["picks"] == ["proxy_half", "proxy_top", "proxy_top"]
+  assert other["retention"] == pytest.approx((0.9 + 0.7 + 0.85) / 3)
   md = (tmp_path / "choice.md").read_text()
   assert ("| hand r=0.25 | `proxy_top_sqrt` 0.950 | 0/3 (0.0833) | 0/3 (0.1167) | "
-          "0/1 (0.0500) |") in md
+          "0/1 (0.0500) | 0.817 (0.1333) |") in md
   del valid["proxy_half_sqrt"], test["proxy_half_sqrt"]
   path.write_text(json.dumps(_judged_report(valid, test)))
   proc = subprocess.run([sys.executable, ROOT / "benchmarks/studies/start_choice.py", path],

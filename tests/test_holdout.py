@@ -127,7 +127,7 @@ def test_the_job_exports_the_chosen_steps_set_and_resumes(tmp_path, data, monkey
   assert chosen["scores"][chosen["steps"].index(chosen["chosen_step"])] == max(chosen["scores"])
   assert all(0 <= s <= 1 for s in chosen["scores"] + chosen["test_scores"])
   assert chosen["seconds"] > 0 and rep["start"] == [{"chosen_step": "prior", "kind": "prior",
-                                                    "tail": "none"}]
+                                                    "tail": "none", "seed": 0}]
   seed_dir = tmp_path / "out" / "seed0"
   # The exported set is the top-k of the chosen step's saved logits.
   pool, _ = condensation.build_pool(
@@ -178,9 +178,9 @@ def _proxy(tmp_path, data, cfg, train_cfg):
 
 def _fake_start_scores(monkeypatch, fake: dict, chosen_on: list | None = None,
                        fits: int = condensation.JobConfig.start_fits) -> list:
-  """Gives the candidate starts, scored in turn (`fits` fits each), the made-up held-out
-  scores `fake`; returns the list of each scored set's count of pseudo pairs (and appends
-  the count of pairs each call chooses on to `chosen_on`)."""
+  """Gives the candidate starts, scored in turn (`fits` fits each) by each seed's choice,
+  the made-up held-out scores `fake`; returns the list of each scored set's count of pseudo
+  pairs (and appends the count of pairs each call chooses on to `chosen_on`)."""
   score = holdout.held_out_scores
   scored = []
 
@@ -189,10 +189,11 @@ def _fake_start_scores(monkeypatch, fake: dict, chosen_on: list | None = None,
     if chosen_on is not None:
       chosen_on.append((reward_part.nnz, held_out.nnz))
     outs = score(data_, subsets, seeds, reward_part, held_out, **k)
-    for subset, out in zip(subsets, outs):
+    choice = len(subsets) == len(fake) * fits  # else a later step's score
+    for n, (subset, out) in enumerate(zip(subsets, outs)):
       scored.append(len(set(zip(subset.users().tolist(), subset.indices.tolist())) - train))
-      if len(scored) <= len(fake) * fits:
-        out["score"] = list(fake.values())[(len(scored) - 1) // fits]
+      if choice:
+        out["score"] = list(fake.values())[n // fits]
     return outs
 
   monkeypatch.setattr(holdout, "held_out_scores", fake_scores)
@@ -344,7 +345,7 @@ def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkey
   # The exported set is the top of the chosen start's saved logits under the budget.
   pool, _ = condensation.build_pool(data, _proxy(tmp_path, data, cfg, train_cfg), cfg)
   sizes = condenser.budget_of(pool, data.train.nnz, cfg.condense)
-  logits, _ = holdout.load_snapshot(tmp_path / "out" / condensation.START_SNAPSHOTS /
+  logits, _ = holdout.load_snapshot(seed_dir / condensation.START_SNAPSHOTS /
                                     "stepproxy_half.npz")
   expect = pool.to_interactions(condenser.select(logits, pool, sizes, cfg.condense, 0))
   with np.load(seed_dir / "condensed.npz") as z:
@@ -353,10 +354,11 @@ def test_the_default_is_the_best_start_with_no_outer_step(tmp_path, data, monkey
   assert got == set(zip(expect.users().tolist(), expect.indices.tolist()))
 
 
-def test_tail_best_chooses_the_rule_with_the_start_once_for_every_seed(tmp_path, data,
-                                                                       monkeypatch):
+def test_tail_best_chooses_the_rule_with_the_start_for_each_seed(tmp_path, data,
+                                                                   monkeypatch):
   """tail="best" (the default): each start kind with and without the tail rule is a
-  candidate; the choice is made once, and every seed condenses from it."""
+  candidate; each seed chooses on fits with the other seed (then 1000) and condenses from
+  its choice, its baseline's own set."""
   cfg = condensation.JobConfig(seeds=(0, 1), rho=0.3, tail_quantile=0.2,
                                baselines=("proxy_half",), reward_signal=False)
   assert cfg.tail == "best" and cfg.start == "best"
@@ -366,15 +368,19 @@ def test_tail_best_chooses_the_rule_with_the_start_once_for_every_seed(tmp_path,
   fake["proxy_half-none"] = 0.5
   scored = _fake_start_scores(monkeypatch, fake)
   rep = _run(data, cfg, train_cfg, tmp_path)
-  (start,) = rep["start"]
-  assert start["steps"] == list(fake) and len(scored) == 2 * len(fake)  # once, not per seed
-  assert (start["chosen_step"], start["tail"], start["kind"]) == ("proxy_half-none", "none",
-                                                                  "proxy_half")
-  assert rep["sizes"]["fixed"] == 0 and start["chosen_on"] == "validation"
+  assert len(scored) == 2 * 2 * len(fake)  # per seed, 2 fits per candidate
+  for seed, start in zip((0, 1), rep["start"], strict=True):
+    assert start["seed"] == seed and start["steps"] == list(fake)
+    assert [f["fit_seeds"] for f in start["fits"]] == [[1 - seed, 1000]] * len(fake)
+    assert (start["chosen_step"], start["tail"], start["kind"]) == ("proxy_half-none", "none",
+                                                                    "proxy_half")
+    assert start["chosen_on"] == "validation"
+  assert rep["sizes"]["fixed"] == 0
   sets = [npz.load_arrays(tmp_path / "out" / f"seed{s}" / condensation.SETS)[0] for s in (0, 1)]
   pairs = [{n: set(zip(z[f"{n}_users"].tolist(), z[f"{n}_items"].tolist()))
             for n in ("condensed", "proxy_half")} for z in sets]
-  assert pairs[0]["condensed"] == pairs[1]["condensed"] == pairs[0]["proxy_half"]
+  assert pairs[0]["condensed"] == pairs[0]["proxy_half"]
+  assert pairs[1]["condensed"] == pairs[1]["proxy_half"]
   # Under the rule the 20% least active users' pairs are fixed: the keep candidates had them.
   proxy = _proxy(tmp_path, data, cfg, train_cfg)
   tails = condensation.tail_variants(data, proxy, cfg)
@@ -396,41 +402,53 @@ def test_tail_best_needs_honest_accounting():
   condensation.JobConfig(condense=condenser.CondenseConfig(accounting="official"), tail="keep")
 
 
-def test_the_start_is_chosen_on_the_mean_of_its_fits(tmp_path, data, monkeypatch,
-                                                     trained_fits):
-  """A start ahead on one fit but behind on the mean of two loses; the fits that choose
-  (seeds 1000 and 1001) never judge: the condensed set is judged by fits of its own."""
-  cfg = condensation.JobConfig(seeds=(0, 1), rho=0.3, tail="none", baselines=("random",))
+def test_each_seeds_start_is_chosen_on_the_other_seeds_fits(tmp_path, data, monkeypatch,
+                                                            trained_fits):
+  """Each seed's start is chosen on the mean of two fits seeded by the other seeds, so no
+  fit that chose a seed's set judges it; a start ahead on one fit but behind on the mean
+  loses; the choice trains no fit that the judging of the heuristics does not need."""
+  cfg = condensation.JobConfig(seeds=(0, 1, 2), rho=0.3, tail="none",
+                               baselines=("random", *starts.HEURISTICS))
   train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
-  by_fit = {"proxy_top": [0.5, 0.05], "proxy_half": [0.3, 0.3], "proxy_top_sqrt": [0.2, 0.2],
-            "proxy_half_sqrt": [0.1, 0.3]}
+  by_fit = {"proxy_top": {0: 0.5, 1: 0.05, 2: 0.2}, "proxy_half": {0: 0.3, 1: 0.3, 2: 0.3},
+            "proxy_top_sqrt": {0: 0.2, 1: 0.2, 2: 0.2},
+            "proxy_half_sqrt": {0: 0.1, 1: 0.3, 2: 0.45}}
   score, seen = holdout.held_out_scores, []
 
   def fake_scores(data_, subsets, seeds, reward_part, held_out, **k):
     outs = score(data_, subsets, seeds, reward_part, held_out, **k)
     seen.append(list(seeds))
-    if len(seen) == 1:  # the start choice: four candidates, two fits each
-      for n, out in enumerate(outs):
-        out["score"] = list(by_fit.values())[n // 2][n % 2]
+    for n, out in enumerate(outs):  # a choice call: four candidates, two fits each
+      out["score"] = list(by_fit.values())[n // 2][seeds[n]]
     return outs
 
   monkeypatch.setattr(holdout, "held_out_scores", fake_scores)
   trained = trained_fits
   rep = _run(data, cfg, train_cfg, tmp_path)
-  (start,) = rep["start"]
-  assert seen[0] == [1000, 1001] * 4
-  assert start["chosen_step"] == "proxy_half"  # proxy_top leads on the first fit only
-  assert start["scores"] == pytest.approx([0.275, 0.3, 0.2, 0.2])
-  assert [f["fit_scores"] for f in start["fits"]] == list(by_fit.values())
-  # The proxy (the full data's seed-0 fit), the candidates' fits (2 distinct sets: on these
-  # even users the _sqrt forms equal the others), the full data's seed-1 fit, and the
-  # condensed and random sets of seeds 0 and 1.
-  assert sum(trained) == 1 + 2 * 2 + 1 + 2 + 2
-  choice_tests = {t for f in start["fits"] for t in f["fit_tests"]}
-  per_seed = rep["models"]["bpr_mf"]["condensed"]["per_seed"]
-  assert not {p["test"]["ndcg@10"] for p in per_seed} & choice_tests
+  assert seen == [[1, 2] * 4, [0, 2] * 4, [0, 1] * 4]
+  # Seed 0 on fits 1 and 2, seed 1 on 0 and 2, seed 2 on 0 and 1 (proxy_top leads on fit 0
+  # but not on the mean of fits 0 and 1).
+  assert [s["chosen_step"] for s in rep["start"]] == ["proxy_half_sqrt", "proxy_top",
+                                                      "proxy_half"]
+  assert rep["start"][2]["scores"] == pytest.approx([0.275, 0.3, 0.2, 0.2])
+  assert [f["fit_scores"] for f in rep["start"][2]["fits"]] == [
+      [t[0], t[1]] for t in by_fit.values()]
+  # The proxy and the full data's fits of seeds 1 and 2; the candidates' fits (2 distinct
+  # sets: on these even users the _sqrt forms equal the others, and every seed draws the
+  # same) with seeds 0, 1 and 2, which judge the heuristics and the condensed sets too;
+  # random's three.
+  assert sum(trained) == 1 + 2 + 2 * 3 + 3
+  ev = rep["models"]["bpr_mf"]
+  for seed, start in enumerate(rep["start"]):
+    assert start["seed"] == seed and seed not in start["fits"][0]["fit_seeds"]
+    judged = ev["condensed"]["per_seed"][seed]
+    assert judged == ev["baselines"][start["chosen_step"]]["per_seed"][seed]
+    other = rep["start"][(seed + 1) % 3]  # a seed whose choice read this seed's fit
+    fits = other["fits"][other["steps"].index(start["chosen_step"])]
+    assert fits["fit_tests"][fits["fit_seeds"].index(seed)] == pytest.approx(
+        judged["test"]["ndcg@10"])
   lines = summary._fits_lines(rep)  # report.md's record of each fit
-  assert "- start 'proxy_top': 0.5000 (seed 1000), 0.0500 (seed 1001)" in lines
+  assert "- seed 1, start 'proxy_top': 0.5000 (seed 0), 0.2000 (seed 2)" in lines
   with pytest.raises(ValueError, match="start_fits must be >= 1"):
     condensation.JobConfig(start_fits=0)
   with pytest.raises(ValueError, match=r"seeds \[1001\] are the start choice's fit seeds"):

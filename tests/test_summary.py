@@ -278,7 +278,7 @@ def test_markdown_shows_the_trajectory_and_the_choices(rep):
               start_seconds=12.0)
   md = summary.markdown(once)
   assert "| all | start 'prior-none' | 0.2000 | 0.4000 | yes |" in md
-  assert "the start, chosen once for every seed, 12.0 s." in md
+  assert "choosing the seeds' starts 12.0 s." in md
 
 
 def test_a_run_without_outer_steps_says_so_and_draws_no_loop(rep, tmp_path):

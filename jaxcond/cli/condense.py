@@ -91,8 +91,9 @@ flags.DEFINE_enum("start", _J.start, starts.STARTS, "The loop's start: the prior
                   "ranks the validation pairs no reward reads best with, on average (all of "
                   "them without outer steps).")
 flags.DEFINE_integer("start_fits", _J.start_fits, "Fits of the proxy model per start "
-                     "candidate (seeds 1000, 1001, ...: never a judging seed); their mean "
-                     "score chooses the start.", lower_bound=1)
+                     "candidate that choose a seed's start: seeded by the run's other seeds "
+                     "(their fits judge the heuristics anyway), then 1000, 1001, ...; never "
+                     "the seed's own. Their mean score chooses.", lower_bound=1)
 flags.DEFINE_bool("resume", True, "Resume from the checkpoints and finished seeds in "
                   "--output_dir (made by the same settings and data); --noresume starts afresh.")
 flags.DEFINE_integer("checkpoint_every", 20, "Outer steps between checkpoints (0: only at "

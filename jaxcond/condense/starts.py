@@ -24,9 +24,10 @@ NEEDS_PSEUDO = ("pseudo", "proxy_half", "proxy_half_sqrt")
 # (nine runs) or, once the square-root heuristics were candidates, the originals or the
 # pseudo pairs (eight runs; benchmarks/RESULTS.md, "Choosing the start on two fits").
 BEST_OF = HEURISTICS
-# The start choice's fits are seeded CHOICE_SEED, CHOICE_SEED + 1, ...: a set chosen on its
-# fits' validation scores would carry their luck into its judged figures (a fit that ranks
-# validation well tends to rank test well), so the judging seeds must be others.
+# A seed's start is chosen on fits with the run's other seeds, then CHOICE_SEED,
+# CHOICE_SEED + 1, ... (JobConfig.choice_seeds_for): a set chosen on its own judging fit's
+# validation score would carry that fit's luck into its judged figures (a fit that ranks
+# validation well tends to rank test well).
 CHOICE_SEED = 1000
 OUT_OF_REACH = 100.0  # a logit this far below the rest keeps probability ~0 for good
 

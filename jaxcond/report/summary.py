@@ -93,7 +93,7 @@ def _sizes_line(sizes: dict, looped: bool = True) -> str:
 
 
 def _trajectory_lines(rep: dict) -> list[str]:
-  """The chosen start (one for every seed; per seed in older reports) and outer step per
+  """The chosen start (per seed; one for every seed in older reports) and outer step per
   seed: each candidate's score on validation pairs no reward reads (what chooses) and the same
   model's test score (reported only)."""
   rows = []
@@ -122,14 +122,16 @@ def _fits_lines(rep: dict) -> list[str]:
   """Each start's choosing scores per fit, where its score is their mean."""
   lines = []
   for h in rep.get("start") or []:
+    seed = f"seed {h['seed']}, " if "seed" in h else ""
     for name, fits in zip(h.get("steps", []), h.get("fits") or []):
-      lines.append(f"- start '{name}': " + ", ".join(
+      lines.append(f"- {seed}start '{name}': " + ", ".join(
           f"{score:.4f} (seed {seed})" for seed, score in zip(fits["fit_seeds"],
                                                              fits["fit_scores"])))
   if not lines:
     return []
-  return ["Each start's choosing score is the mean over the proxy model's fits on its set; "
-          "per fit:", "", *lines, ""]
+  return ["Each start's choosing score is the mean over the proxy model's fits on its set, "
+          "none with the seed's own seed (a seed's fits judge its sets); per fit:", "",
+          *lines, ""]
 
 
 def _beaten(rep: dict) -> str:
@@ -282,7 +284,7 @@ def _timing_lines(rep: dict) -> list[str]:
            *[_seed_timing(rep, s) for s in rep["per_seed"]], "",
            f"Mean {_secs(rep['condense_seconds'])} per seed; proxy model "
            f"{_secs(rep['proxy_seconds'])} and candidate pool {_secs(rep['pool_seconds'])} "
-           "(both cached across runs)" + (f"; the start, chosen once for every seed, "
+           "(both cached across runs)" + (f"; choosing the seeds' starts "
                                           f"{_secs(rep['start_seconds'])}."
                                           if "start_seconds" in rep else ".")]
   if looped and "free" in sizes:
