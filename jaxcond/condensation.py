@@ -50,8 +50,9 @@ DEFAULT_CONDENSE = condenser.CondenseConfig(outer_steps=0)
 # tail="best": the start is chosen with and without DConRec's tail rule (keep), since where
 # the tail users' pairs fill most of a small budget every set under the rule is mostly
 # theirs; unless the rule fixes fewer pairs than this share of the budget: sets that differ
-# in so few pairs are not told apart by one fit (a 5% swap moves one evaluator's NDCG@10 by
-# about its seed-to-seed spread), so the method's rule stands alone.
+# in so few pairs are not told apart by the fits (a 5% swap moves one evaluator's NDCG@10
+# by about its seed-to-seed spread), so the candidates are the heuristics' own sets, whose
+# fits the judging of the heuristics trains anyway (with_start).
 TAIL_MIN_SHARE = 0.05
 
 
@@ -211,7 +212,7 @@ def tail_variants(data: DatasetSplit, proxy: dict, cfg: JobConfig,
                   log: Callable[[str], None] = print) -> dict[str, LoopInputs]:
   """{tail rule: loop inputs}: cfg.tail's; for tail="best" "keep" and "none" over the same
   candidates, or the one of them that stands where the rule fixes no pair ("none"), leaves
-  no free budget ("none") or fixes under TAIL_MIN_SHARE of the budget ("keep")."""
+  no free budget or fixes under TAIL_MIN_SHARE of the budget (also "none")."""
   if cfg.tail != "best":
     return {cfg.tail: loop_inputs(data, proxy, cfg)}
   free = loop_inputs(data, proxy, cfg, "none")
@@ -227,7 +228,7 @@ def tail_variants(data: DatasetSplit, proxy: dict, cfg: JobConfig,
     log(f"tail rule 'keep' is no candidate: {e}")
     return {"none": free}
   if n_fixed < TAIL_MIN_SHARE * keep.sizes["total"]:
-    return {"keep": keep}
+    return {"none": free}
   return {"keep": keep, "none": free}
 
 

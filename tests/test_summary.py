@@ -134,6 +134,11 @@ def test_markdown_names_a_baseline_that_is_nearly_the_condensed_set(rep):
   assert "random shares" not in headline
   rep["overlap"] = {"random": 0.25, "proxy_top": 0.98}
   assert "shares" not in summary.markdown(rep).split("\n\n")[1]
+  rep["overlap"] = {"random": 0.25, "proxy_top": 1.0}  # the start's own set at every seed
+  headline = summary.markdown(rep).split("\n\n")[1]
+  assert ("proxy_top is the condensed set itself at every seed (the same pairs, judged by "
+          "the same fits): the condensed set is that heuristic's, no better.") in headline
+  assert "shares" not in headline
 
 
 def test_markdown_without_fixed_pairs(rep):

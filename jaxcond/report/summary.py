@@ -171,11 +171,18 @@ def _same_sets(rep: dict) -> str:
   difference in retention is then the evaluators' seed-to-seed noise, not the sets'."""
   same = {n: v for n, v in (rep.get("overlap") or {}).items()
           if v >= SAME_SET and n in (rep.get("baselines") or {})}
-  if not same:
-    return ""
-  return (" " + ", ".join(f"{n} shares {v:.2%}" for n, v in same.items())
-          + " of the condensed set's pairs (mean over seeds): nearly the same set, so that "
-          "difference in retention is the evaluators' noise, not the sets'.")
+  itself = [n for n, v in same.items() if v == 1.0]  # same sizes: every pair shared
+  near = {n: v for n, v in same.items() if v < 1.0}
+  out = ""
+  if itself:
+    out += (" " + ", ".join(itself) + " is" * (len(itself) == 1) + " are" * (len(itself) > 1)
+            + " the condensed set itself at every seed (the same pairs, judged by the same "
+            "fits): the condensed set is that heuristic's, no better.")
+  if near:
+    out += (" " + ", ".join(f"{n} shares {v:.2%}" for n, v in near.items())
+            + " of the condensed set's pairs (mean over seeds): nearly the same set, so "
+            "that difference in retention is the evaluators' noise, not the sets'.")
+  return out
 
 
 def markdown(rep: dict) -> str:
