@@ -665,7 +665,8 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
   seconds["judge_seconds"] = time.perf_counter() - t0
   seed_records = [records.read_fingerprinted(ctx.out_dir / f"seed{seed}" / SEED_RECORD,
                                              ctx.fingerprint, "seed") for seed in cfg.seeds]
-  seconds["start_seconds"] = sum(r["per_seed"]["start_seconds"] for r in seed_records)
+  # (Records of seeds condensed before 2026-12-06 hold no start and no start seconds.)
+  seconds["start_seconds"] = sum(r["per_seed"].get("start_seconds", 0.0) for r in seed_records)
   return report_of(ctx, seed_records, full_evaluations(ctx, cache_dir), seconds)
 
 
@@ -695,7 +696,7 @@ def report_of(ctx: Context, seed_records: list[dict], full: dict, seconds: dict)
       "per_seed": per_seed,
       "reward_signal": [{"seed": r["seed"], **r["signal"]} for r in seed_records],
       "holdout": [{"seed": r["seed"], **r["holdout"]} for r in seed_records if r.get("holdout")],
-      "start": [r["start"] for r in seed_records],  # each seed's choice
+      "start": [r["start"] for r in seed_records if "start" in r],  # each seed's choice
       "degrees": {"train": records.degree_profile(data.train),
                   **{f"condensed_seed{r['seed']}": r["degrees"] for r in seed_records}},
       # The first seed's tail rule (seeds that chose another have their fixed_kept apart).
