@@ -122,9 +122,9 @@ def _fits_lines(rep: dict) -> list[str]:
   """Each start's choosing scores per fit, where its score is their mean."""
   lines = []
   for h in rep.get("start") or []:
-    seed = f"seed {h['seed']}, " if "seed" in h else ""
+    of_seed = f"seed {h['seed']}, " if "seed" in h else ""
     for name, fits in zip(h.get("steps", []), h.get("fits") or []):
-      lines.append(f"- {seed}start '{name}': " + ", ".join(
+      lines.append(f"- {of_seed}start '{name}': " + ", ".join(
           f"{score:.4f} (seed {seed})" for seed, score in zip(fits["fit_seeds"],
                                                              fits["fit_scores"])))
   if not lines:
