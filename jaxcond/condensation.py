@@ -253,6 +253,9 @@ class Context(NamedTuple):
   # The run's evaluator fits by their inputs (train_many.fit_key): a set fitted to choose
   # one seed's start is not fitted again to judge another seed's sets.
   fit_memo: dict | None = None
+  # Start candidates' logits and sets by (what, tail rule, kind, seed): each seed's choice
+  # reads the other seeds' candidates, which do not change.
+  start_memo: dict | None = None
 
 
 def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
@@ -291,7 +294,7 @@ def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
       "unpadded" if mesh is None else f"padded to {sharding.PAD}")
   return Context(data, protocol, cfg, model_cfg, train_cfg, pathlib.Path(out_dir), proxy,
                  inputs, floor_U, fingerprint, log, checkpoint_every, mesh, tails,
-                 fit_memo={}), seconds
+                 fit_memo={}, start_memo={}), seconds
 
 
 class SeedRun(NamedTuple):
@@ -349,10 +352,28 @@ def held_out_scorer(ctx: Context, s: SeedRun) -> Callable[[list, list], list]:
   return scores_of
 
 
-def start_logits_of(ctx: Context, inputs: LoopInputs, kind: str,
-                    seed: int) -> np.ndarray | None:
-  """The logits of start `kind` (starts.STARTS) over `inputs`' pool; heuristics' sets of
-  the budget's size, drawn with `seed` (so, the tail rule aside, the seed's baseline)."""
+def _memoised(ctx: Context, key: tuple, make: Callable[[], object]):
+  """make(), kept in ctx.start_memo under `key` (made anew when ctx has no memo)."""
+  if ctx.start_memo is None:
+    return make()
+  if key not in ctx.start_memo:
+    ctx.start_memo[key] = make()
+  return ctx.start_memo[key]
+
+
+def start_logits_of(ctx: Context, tail: str, kind: str, seed: int) -> np.ndarray | None:
+  """The logits of start `kind` (starts.STARTS) over the pool of tail rule `tail`;
+  heuristics' sets of the budget's size, drawn with `seed` (so, the tail rule aside, the
+  seed's baseline)."""
+  def make():
+    logits_C = _start_logits(ctx, ctx.tails[tail], kind, seed)
+    if logits_C is not None:
+      logits_C.flags.writeable = False  # shared by every reader of the memo
+    return logits_C
+  return _memoised(ctx, ("logits", tail, kind, seed), make)
+
+
+def _start_logits(ctx: Context, inputs: LoopInputs, kind: str, seed: int) -> np.ndarray | None:
   pool, heuristic = inputs.pool, None
   if kind in starts.HEURISTICS:
     chosen = baselines.select(kind, ctx.data.train, inputs.sizes["total"], proxy=ctx.proxy,
@@ -407,7 +428,7 @@ def with_start(ctx: Context, seed: int, resume: bool = True) -> Context:
               for n in range(0, len(got), len(fit_seeds))]
 
     def logits_of(name: str) -> np.ndarray | None:
-      return start_logits_of(ctx, ctx.tails[cands[name][0]], cands[name][1], seed)
+      return start_logits_of(ctx, *cands[name], seed)
 
     choice = {**starts.choose_start(logits_of, ctx.inputs.pool.size, list(cands), starts_dir,
                                     scores_of, f"{ctx.fingerprint}-{seed}",
@@ -419,14 +440,16 @@ def with_start(ctx: Context, seed: int, resume: bool = True) -> Context:
     ctx.log(f"seed {seed}, tail rule {tail!r}: {inputs.sizes['fixed']:,} fixed pairs, "
             f"{inputs.sizes['free']:,} free")
   return ctx._replace(inputs=inputs, start={**choice, "seed": seed, "tail": tail, "kind": kind},
-                      start_logits=start_logits_of(ctx, inputs, kind, seed))
+                      start_logits=start_logits_of(ctx, tail, kind, seed))
 
 
 def candidate_set(ctx: Context, candidate: tuple[str, str], seed: int) -> Interactions:
   """The set of start candidate (tail rule, kind) drawn and selected with `seed`."""
-  inputs = ctx.tails[candidate[0]]
-  logits_C = start_logits_of(ctx, inputs, candidate[1], seed)
-  return inputs.pool.to_interactions(_select_in(ctx, inputs, logits_C, seed))
+  def make():
+    inputs = ctx.tails[candidate[0]]
+    logits_C = start_logits_of(ctx, *candidate, seed)
+    return inputs.pool.to_interactions(_select_in(ctx, inputs, logits_C, seed))
+  return _memoised(ctx, ("set", *candidate, seed), make)
 
 
 def _mean_of_fits(got: list[dict], seeds: list) -> dict:
@@ -659,6 +682,7 @@ def run(data: DatasetSplit, protocol: dict, cfg: JobConfig, *, model_cfg: models
                          out_dir=out_dir, cache_dir=cache_dir, log=log,
                          checkpoint_every=checkpoint_every, mesh=mesh)
   pending = condense_seeds(ctx, resume)
+  ctx.start_memo.clear()
   t0 = time.perf_counter()
   judge_seeds(ctx, pending)
   ctx.fit_memo.clear()  # its fits (params and all) are not read again

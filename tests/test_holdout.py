@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxcond import condensation
+from jaxcond import baselines, condensation
 from jaxcond.condense import condenser, holdout, starts
 from jaxcond.condense import pool as pool_lib
 from jaxcond.core import npz
@@ -413,19 +413,35 @@ def test_each_seeds_start_is_chosen_on_the_other_seeds_fits(tmp_path, data, monk
   by_fit = {"proxy_top": {0: 0.5, 1: 0.05, 2: 0.2}, "proxy_half": {0: 0.3, 1: 0.3, 2: 0.3},
             "proxy_top_sqrt": {0: 0.2, 1: 0.2, 2: 0.2},
             "proxy_half_sqrt": {0: 0.1, 1: 0.3, 2: 0.45}}
-  score, seen = holdout.held_out_scores, []
+  score, seen, inside, tested, drawn = holdout.held_out_scores, [], [False], [], []
 
   def fake_scores(data_, subsets, seeds, reward_part, held_out, **k):
+    inside[0] = True
     outs = score(data_, subsets, seeds, reward_part, held_out, **k)
+    inside[0] = False
     seen.append(list(seeds))
     for n, out in enumerate(outs):  # a choice call: four candidates, two fits each
       out["score"] = list(by_fit.values())[n // 2][seeds[n]]
     return outs
 
+  evaluate, select = train_lib.evaluate_model, baselines.select
   monkeypatch.setattr(holdout, "held_out_scores", fake_scores)
+
+  def counted_evaluate(*a, **k):
+    tested.extend([1] if inside[0] else [])  # the choices' test figures only
+    return evaluate(*a, **k)
+
+  monkeypatch.setattr(train_lib, "evaluate_model", counted_evaluate)
+  monkeypatch.setattr(baselines, "select",
+                      lambda name, *a, seed, **k: drawn.append((name, seed)) or select(
+                          name, *a, seed=seed, **k))
   trained = trained_fits
   rep = _run(data, cfg, train_cfg, tmp_path)
   assert seen == [[1, 2] * 4, [0, 2] * 4, [0, 1] * 4]
+  # Each fit's test figure is evaluated once (6 distinct fits: 2 sets x 3 seeds), and each
+  # heuristic drawn once per seed for the choices and once for the judging, not per reader.
+  assert len(tested) == 2 * 3
+  assert sorted(drawn) == sorted(2 * [(k, t) for k in starts.HEURISTICS for t in (0, 1, 2)])
   # Seed 0 on fits 1 and 2, seed 1 on 0 and 2, seed 2 on 0 and 1 (proxy_top leads on fit 0
   # but not on the mean of fits 0 and 1).
   assert [s["chosen_step"] for s in rep["start"]] == ["proxy_half_sqrt", "proxy_top",
