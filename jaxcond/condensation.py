@@ -253,8 +253,8 @@ class Context(NamedTuple):
   # The run's evaluator fits by their inputs (train_many.fit_key): a set fitted to choose
   # one seed's start is not fitted again to judge another seed's sets.
   fit_memo: dict | None = None
-  # Start candidates' logits and sets by (what, tail rule, kind, seed): each seed's choice
-  # reads the other seeds' candidates, which do not change.
+  # Start candidates' logits and sets, and heuristics' sets, by what and how they are drawn:
+  # each seed's choice reads the other seeds' candidates, which do not change.
   start_memo: dict | None = None
 
 
@@ -373,11 +373,17 @@ def start_logits_of(ctx: Context, tail: str, kind: str, seed: int) -> np.ndarray
   return _memoised(ctx, ("logits", tail, kind, seed), make)
 
 
+def heuristic_set(ctx: Context, kind: str, budget: int, seed: int) -> Interactions:
+  """Proxy heuristic `kind`'s set of `budget` training pairs drawn with `seed` (a start
+  candidate's and the seed's baseline: drawn once)."""
+  return _memoised(ctx, ("heuristic", kind, budget, seed), lambda: baselines.select(
+      kind, ctx.data.train, budget, proxy=ctx.proxy, seed=seed).train)
+
+
 def _start_logits(ctx: Context, inputs: LoopInputs, kind: str, seed: int) -> np.ndarray | None:
   pool, heuristic = inputs.pool, None
   if kind in starts.HEURISTICS:
-    chosen = baselines.select(kind, ctx.data.train, inputs.sizes["total"], proxy=ctx.proxy,
-                              seed=seed).train
+    chosen = heuristic_set(ctx, kind, inputs.sizes["total"], seed)
     heuristic = starts.heuristic_mask(pool, chosen)
     if heuristic.sum() < chosen.nnz:
       ctx.log(f"start {kind}: {chosen.nnz - heuristic.sum():,} of its {chosen.nnz:,} pairs "
@@ -531,8 +537,7 @@ def baseline_sets(ctx: Context, s: SeedRun, condensed: Interactions,
     sets["zero_update"] = (pool.to_interactions(select(ctx, s, start_logits)), avoid)
   for name in starts.HEURISTICS:
     if name in cfg.baselines:
-      sets[name] = (baselines.select(name, train, condensed.nnz, proxy=ctx.proxy,
-                                     seed=s.seed).train, avoid)
+      sets[name] = (heuristic_set(ctx, name, condensed.nnz, s.seed), avoid)
   return sets
 
 
