@@ -135,12 +135,12 @@ def held_out_scores(data: DatasetSplit, subsets: list, seeds: list,
       fits[m] = fit
   out = []
   for fit in fits:
-    # By identity: the memo holds every fit it returns, so no id is reused while it lives.
+    # By identity, the fit kept beside its figure so that its id is not reused.
     if id(fit) not in tested:
-      tested[id(fit)] = float(train_lib.evaluate_model(
+      tested[id(fit)] = fit, float(train_lib.evaluate_model(
           model, fit.params, fit.graph, model_cfg, history=data.train,
           exclude=(data.train, data.valid), target=data.test)[METRIC])
-    out.append({"score": float(fit.best_valid[METRIC]), "test": tested[id(fit)]})
+    out.append({"score": float(fit.best_valid[METRIC]), "test": tested[id(fit)][1]})
   return out
 
 
