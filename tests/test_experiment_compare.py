@@ -190,3 +190,24 @@ def test_tau_full_scores_read_from_an_earlier_report(tmp_path, user_file):
   assert again["full_from"]["checked"] and again["per_seed"] == tau["per_seed"]
   assert "trained its configurations with other settings" in refused(
       out / "kendall.json", "--dim=16")  # same names, another base embedding size
+  # One configuration recorded with other settings is refit, the others read back; a
+  # setting added since a file was written, at its default, is no difference.
+  mixed = json.loads((out / "kendall.json").read_text())
+  specs = mixed["config_specs"]
+  assert ", valid_users=0)" in specs[0]
+  mixed["config_specs"] = [specs[0].replace(", valid_users=0)", ")"), specs[1],
+                           specs[2].replace("ease_l2=500.0", "ease_l2=400.0")]
+  moved.write_text(json.dumps(mixed))
+  part = _run(tmp_path, *args, f"--tau_full_from={moved}", f"--output_dir={tmp_path / 'part'}")
+  assert part.returncode == 0, part.stderr
+  assert f"trained {configs[2]} with other settings: refit" in part.stdout
+  fitted = sorted(f.name for f in (tmp_path / "part" / "rows" / "tau").glob("full-*"))
+  assert fitted == ["full-s0-ease_ease_l2_500.json"]
+  got = json.loads((tmp_path / "part" / "kendall.json").read_text())
+  assert got["full_from"] == {"path": str(moved), "checked": True, "refit": [configs[2]]}
+  (row,) = got["per_seed"]["random"]
+  assert {c: row["full"][c] for c in configs[:2]} == {c: given[c] for c in configs[:2]}
+  refit = json.loads((tmp_path / "part" / "rows" / "tau" / fitted[0]).read_text())
+  assert row["full"][configs[2]] == refit["test"]["ndcg@10"] != given[configs[2]]
+  assert "which it records with other settings and were refit" in (
+      tmp_path / "part" / "compare.md").read_text()

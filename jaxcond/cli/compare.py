@@ -50,7 +50,8 @@ flags.DEFINE_list("tau_methods", ["dconrec", "random"], "Methods (of --methods) 
                   "rank the configurations.")
 flags.DEFINE_string("tau_full_from", None, "kendall.json of an earlier run on the same data "
                     "and --tau_configs: each seed's full-data scores are read from it, not "
-                    "refit (the costly half of a rank-agreement run).")
+                    "refit (the costly half of a rank-agreement run); a configuration it "
+                    "records with other settings is refit.")
 flags.DEFINE_bool("export", True, "Export every baseline's set (CSV, TSV, npz, RecBole) to "
                   "<output_dir>/<method>/r<ratio>/seed<k>/; --noexport: a compact npz (dense ids).")
 flags.DEFINE_bool("read_only", False, "Read the finished rows (and tau evaluations) back and "
@@ -123,11 +124,16 @@ class Context:
   def __init__(self, settings: Settings, data, protocol, out: pathlib.Path):
     self.s, self.data, self.protocol, self.out = settings, data, protocol, out
     self._proxy, self._full = None, {}
-    self.full_scores, self.full_checked = None, False  # --tau_full_from: {seed: {config: s}}
+    # --tau_full_from: {seed: {config: score}}, checked or not, and the configurations
+    # recorded there with other settings (refit).
+    self.full_scores, self.full_checked, self.full_refit = None, False, []
     if FLAGS.tau_full_from:  # Settings made sure --tau_ratio is set
-      self.full_scores, self.full_checked = read_full_scores(
+      self.full_scores, self.full_checked, self.full_refit = read_full_scores(
           FLAGS.tau_full_from, settings.tau_configs, protocol["data_checksum"],
           settings.job.seeds)
+      if self.full_refit:
+        log(f"--tau_full_from: {FLAGS.tau_full_from} trained {', '.join(self.full_refit)} "
+            "with other settings: refit on the full data")
 
   def proxy(self) -> tuple[dict, float]:
     if self._proxy is None:
@@ -319,10 +325,11 @@ def _slug(text: str) -> str:
 
 
 def read_full_scores(path: str, configs: list, data_checksum: str,
-                     seeds) -> tuple[dict[int, dict[str, float]], bool]:
-  """Each seed's full-data test NDCG@10 per configuration, from an earlier kendall.json,
-  and whether that file recorded the data checksum and the configurations' every setting
-  (older ones did not), so that both could be checked."""
+                     seeds) -> tuple[dict[int, dict[str, float]], bool, list[str]]:
+  """Each seed's full-data test NDCG@10 per configuration, from an earlier kendall.json;
+  whether that file recorded the data checksum and the configurations' every setting
+  (older ones did not), so that both could be checked; and the configurations it records
+  with other settings than `configs` (to refit; a ValueError if that is all of them)."""
   try:
     earlier = rank_report.read(path)
     by_seed = rank_report.full_scores(earlier, path)
@@ -332,19 +339,33 @@ def read_full_scores(path: str, configs: list, data_checksum: str,
   if recorded is not None and recorded != data_checksum:
     raise ValueError(f"--tau_full_from: {path} was measured on other data (checksum "
                      f"{recorded[:12]}..., this run's {data_checksum[:12]}...)")
-  names, specs = [c.name for c in configs], [str(c) for c in configs]
+  names = [c.name for c in configs]
   if earlier.get("configs") != names or earlier.get("metric") != "ndcg@10":
     raise ValueError(f"--tau_full_from: {path} ranks {earlier.get('configs')} by "
                      f"{earlier.get('metric')}; this run ranks {names} by ndcg@10")
   recorded_specs = earlier.get("config_specs")
-  if recorded_specs is not None and recorded_specs != specs:
+  refit = [] if recorded_specs is None else [
+      c.name for c, spec in zip(configs, recorded_specs) if not _same_settings(c, spec)]
+  if len(refit) == len(configs):
     raise ValueError(f"--tau_full_from: {path} trained its configurations with other "
                      "settings (model or training flags differ from this run's)")
   absent = [seed for seed in seeds if seed not in by_seed]
   if absent:
     raise ValueError(f"--tau_full_from: {path} has no full-data scores for seeds {absent} "
                      f"(it has {sorted(by_seed)})")
-  return by_seed, recorded is not None and recorded_specs is not None
+  return by_seed, recorded is not None and recorded_specs is not None, refit
+
+
+def _same_settings(config: ranking.Configuration, recorded: str) -> bool:
+  """Whether `recorded` (str of a Configuration) names config's settings: the same text,
+  but for the settings added since it was written, left out of it at their defaults."""
+  spec = str(config)
+  for cfg in (config.model_cfg, config.train_cfg):
+    for f in dataclasses.fields(cfg):
+      value = getattr(cfg, f.name)
+      if f"{f.name}=" not in recorded and value == f.default:
+        spec = spec.replace(f", {f.name}={value!r}", "")
+  return spec == recorded
 
 
 def run_tau(ctx: Context) -> dict | None:
@@ -376,8 +397,9 @@ def run_tau(ctx: Context) -> dict | None:
   metric, missing, full_by_seed = "ndcg@10", [], {}
   for seed in s.job.seeds:
     try:
-      full = ctx.full_scores[seed] if ctx.full_scores else {
-          c.name: full_test(c, seed)[metric] for c in s.tau_configs}
+      full = {c.name: (ctx.full_scores[seed][c.name]
+                       if ctx.full_scores and c.name not in ctx.full_refit
+                       else full_test(c, seed)[metric]) for c in s.tau_configs}
     except _NotDone as e:
       missing.append(str(e))
       continue
@@ -403,7 +425,8 @@ def run_tau(ctx: Context) -> dict | None:
           "seeds": list(s.job.seeds), "summary": summary, "per_seed": per_method,
           "missing": missing, "full_agreement": agreement,
           "data_checksum": ctx.protocol["data_checksum"],
-          "full_from": {"path": FLAGS.tau_full_from, "checked": ctx.full_checked}
+          "full_from": {"path": FLAGS.tau_full_from, "checked": ctx.full_checked,
+                        **({"refit": ctx.full_refit} if ctx.full_refit else {})}
                        if ctx.full_scores else None,
           "tau": rank_report.TAU_TEXT + f"by test {metric} trained on all N pairs and on S"}
 

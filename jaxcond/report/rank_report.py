@@ -172,6 +172,8 @@ def markdown_lines(tau: dict) -> list[str]:
   source = (f" (its full-data scores read from `{src['path']}`, not refit"
             + ("" if src["checked"] else "; that file records neither the data checksum "
                "nor the configurations' settings, so neither could be checked")
+            + (f"; but for {', '.join(src['refit'])}, which it records with other settings "
+               "and were refit" if src.get("refit") else "")
             + ")") if src else ""
   lines += ["", f"Ranking on full data (seed {first['seed']}){source}: "
             + " > ".join(first["ranking_full"]), "",
