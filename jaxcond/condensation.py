@@ -353,9 +353,7 @@ def held_out_scorer(ctx: Context, s: SeedRun) -> Callable[[list, list], list]:
 
 
 def _memoised(ctx: Context, key: tuple, make: Callable[[], object]):
-  """make(), kept in ctx.start_memo under `key` (made anew when ctx has no memo)."""
-  if ctx.start_memo is None:
-    return make()
+  """make(), kept in ctx.start_memo (prepare's dict) under `key`."""
   if key not in ctx.start_memo:
     ctx.start_memo[key] = make()
   return ctx.start_memo[key]
