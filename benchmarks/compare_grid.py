@@ -54,7 +54,10 @@ class Worker:
 
 
 def _grid(dataset: str, tau: bool) -> list[Worker]:
-  flags = (f"--flagfile=experiments/flags/{dataset}.flags", f"--ratios={RATIOS}")
+  # Peer seeds: each worker's DConRec chooses a seed's start on the other seeds' fits, as
+  # condense.py does with all seeds in one run.
+  flags = (f"--flagfile=experiments/flags/{dataset}.flags", f"--ratios={RATIOS}",
+           f"--peer_seeds={','.join(map(str, SEEDS))}")
   return [Worker(f"{dataset}-s{s}", dataset,
                  (*flags, f"--seeds={s}", *(("--tau_ratio=0.25",) if tau else ())))
           for s in SEEDS]

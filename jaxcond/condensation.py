@@ -95,6 +95,10 @@ class JobConfig:
   # score chooses, so one fit's seed noise does not, and none has the seed's own seed, so
   # the seed's judged figures carry none of the choice's luck.
   start_fits: int = 2
+  # Seeds of the same experiment judged in other runs (compare.py runs one seed per run):
+  # they choose a seed's start as the run's own other seeds do, so a run of seed k picks
+  # what a run of all of them picks for k.
+  peer_seeds: tuple = ()
 
   def __post_init__(self):
     if self.tail not in (*tail_lib.MODES, "best"):
@@ -127,7 +131,7 @@ class JobConfig:
       raise ValueError(f"start {self.start!r} needs pseudo candidates (augment)")
     if self.start_fits < 1:
       raise ValueError(f"start_fits must be >= 1, got {self.start_fits}")
-    shared = sorted(set(self.seeds) & set(self.choice_seeds))
+    shared = sorted(set(self.seeds + tuple(self.peer_seeds)) & set(self.choice_seeds))
     if shared and "best" in (self.start, self.tail):
       raise ValueError(f"seeds {shared} are the start choice's fit seeds "
                        f"({self.choice_seeds[0]} onwards); judge with other seeds")
@@ -141,9 +145,10 @@ class JobConfig:
     return [starts.CHOICE_SEED + k for k in range(self.start_fits)]
 
   def choice_seeds_for(self, seed: int) -> list[int]:
-    """The seeds of the fits that choose `seed`'s start: the run's other seeds first (their
-    fits judge the heuristics anyway), then choice_seeds; never `seed` itself."""
-    return ([t for t in self.seeds if t != seed] + self.choice_seeds)[:self.start_fits]
+    """The seeds of the fits that choose `seed`'s start: the run's and its peers' other
+    seeds first (their fits judge the heuristics anyway), then choice_seeds; never `seed`."""
+    others = [t for t in dict.fromkeys((*self.seeds, *self.peer_seeds)) if t != seed]
+    return (others + self.choice_seeds)[:self.start_fits]
 
   @property
   def holds_out(self) -> bool:
@@ -752,7 +757,10 @@ def fingerprinted(job: dict) -> dict:
   """`job` (dataclasses.asdict of a JobConfig) less the hold-out's fields when nothing is
   held out: runs without a hold-out keep the fingerprints they had before it existed. A
   run that chooses its start is marked with the rule that chooses (per seed, on the other
-  seeds' fits): a folder of the rule before is not resumed."""
+  seeds' fits): a folder of the rule before is not resumed. Peer seeds are kept where they
+  choose (and only then; a job without them keeps its fingerprint)."""
+  if not job.get("peer_seeds") or "best" not in (job.get("start"), job.get("tail")):
+    job = {k: v for k, v in job.items() if k != "peer_seeds"}
   if "best" in (job.get("start"), job.get("tail")):
     return {**job, "start_choice": "per seed, on other seeds' fits"}
   if job.get("holdout_every"):

@@ -28,6 +28,9 @@ def test_merged_args_join_the_seeds_and_keep_the_shared_flags():
   assert args.count("--flagfile=experiments/flags/ml-1m.flags") == 1
   assert args[-1] == "--seeds=0,1,2"
   assert not any(a.startswith("--seeds=") for a in args[:-1])
+  # Every worker's DConRec chooses on the other seeds' fits, and so does the merge's.
+  assert all("--peer_seeds=0,1,2" in w.args for w in workers)
+  assert args.count("--peer_seeds=0,1,2") == 1
 
 
 def test_summary_names_the_best_baseline_per_ratio(tmp_path, capsys):

@@ -211,3 +211,42 @@ def test_tau_full_scores_read_from_an_earlier_report(tmp_path, user_file):
   assert row["full"][configs[2]] == refit["test"]["ndcg@10"] != given[configs[2]]
   assert "which it records with other settings and were refit" in (
       tmp_path / "part" / "compare.md").read_text()
+
+
+def test_dconrec_rows_read_from_a_condense_report_equal_a_run(tmp_path, user_file):
+  """--dconrec_from: a condense.py run of seeds 0 and 1 gives compare.py's DConRec row of
+  seed 1 (a worker with --peer_seeds=0,1) as that worker's own condensation does; a report
+  made with other settings is not read."""
+  common = [f"--dataset={user_file}", "--columns=who,what", "--max_epochs=2",
+            "--min_epochs=0", "--dim=8", "--rho=0.2", "--tail_tau=0", "--noreward_signal",
+            f"--cache_dir={tmp_path / 'cache'}"]
+  reports = tmp_path / "reports"
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  made = subprocess.run([sys.executable, str(ROOT / "experiments" / "condense.py"), *common,
+                         "--ratio=0.25", "--seeds=0,1", "--baselines=random",
+                         f"--output_dir={reports / 'r0.25'}"],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert made.returncode == 0, made.stderr
+  worker = [*common, "--methods=dconrec", "--ratios=0.25", "--seeds=1", "--peer_seeds=0,1"]
+  read = _run(tmp_path, *worker, f"--dconrec_from={reports}", "--read_only",
+              f"--output_dir={tmp_path / 'read'}")
+  assert read.returncode == 0, read.stderr
+  assert f"read from {reports / 'r0.25' / 'report.json'}" in read.stdout
+  ran = _run(tmp_path, *worker, f"--output_dir={tmp_path / 'ran'}")
+  assert ran.returncode == 0, ran.stderr
+  (got,), (want,) = (json.loads((tmp_path / d / "compare.json").read_text())
+                     for d in ("read", "ran"))
+  for key in ("size", "size_fraction", "pseudo_fraction", "retention", "retention_by_model",
+              "retention_tail_by_model", "test_by_model", "best_epoch_by_model",
+              "fingerprint"):
+    assert got[key] == want[key], key
+  assert got["info"]["read_from_report"] and "read_from_report" not in want["info"]
+  report = json.loads((reports / "r0.25" / "report.json").read_text())
+  per_seed = report["models"]["bpr_mf"]
+  assert got["retention"]["ndcg@10"] == pytest.approx(
+      per_seed["condensed"]["per_seed"][1]["test"]["ndcg@10"]
+      / per_seed["full"]["per_seed"][1]["test"]["ndcg@10"])
+  other = _run(tmp_path, *worker, "--rho=0.3", f"--dconrec_from={reports}", "--read_only",
+               f"--output_dir={tmp_path / 'other'}")
+  assert other.returncode == 1 and "no row is done" in other.stderr
+  assert "no report under --dconrec_from has these data, settings and seeds" in other.stdout

@@ -470,3 +470,30 @@ def test_each_seeds_start_is_chosen_on_the_other_seeds_fits(tmp_path, data, monk
   with pytest.raises(ValueError, match=r"seeds \[1001\] are the start choice's fit seeds"):
     condensation.JobConfig(seeds=(0, 1001))
   condensation.JobConfig(seeds=(1001,), start="proxy_top", tail="none")  # no choice made
+
+
+def test_a_run_of_one_seed_with_its_peers_chooses_as_the_run_of_all(tmp_path, data):
+  """compare.py runs one seed per run: with peer_seeds, seed 2 alone chooses its start on
+  the fits seeded 0 and 1 and gets the set and figures it gets in a run of all three."""
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=2, min_epochs=1)
+  every = condensation.JobConfig(seeds=(0, 1, 2), rho=0.3, tail="none", baselines=())
+  alone = dataclasses.replace(every, seeds=(2,), peer_seeds=(0, 1, 2))
+  assert alone.choice_seeds_for(2) == every.choice_seeds_for(2) == [0, 1]
+  assert dataclasses.replace(alone, peer_seeds=()).choice_seeds_for(2) == [1000, 1001]
+  reps = [_run(data, cfg, train_cfg, tmp_path / name)
+          for name, cfg in (("every", every), ("alone", alone))]
+  starts_ = [reps[0]["start"][2], reps[1]["start"][0]]
+  for key in ("seed", "chosen_step", "steps", "scores"):
+    assert starts_[0][key] == starts_[1][key], key
+  assert [f["fit_seeds"] for f in starts_[1]["fits"]] == [[0, 1]] * len(starts_[1]["steps"])
+  assert ([f["fit_scores"] for f in starts_[0]["fits"]]
+          == [f["fit_scores"] for f in starts_[1]["fits"]])
+  judged = [rep["models"]["bpr_mf"]["condensed"]["per_seed"] for rep in reps]
+  assert judged[1][0]["test"] == judged[0][2]["test"]
+  # Peer seeds enter the fingerprint only where they choose: other jobs keep theirs.
+  assert "peer_seeds" not in condensation.fingerprinted(dataclasses.asdict(every))
+  assert condensation.fingerprinted(dataclasses.asdict(alone))["peer_seeds"] == (0, 1, 2)
+  no_choice = dataclasses.replace(alone, start="proxy_top")
+  assert "peer_seeds" not in condensation.fingerprinted(dataclasses.asdict(no_choice))
+  with pytest.raises(ValueError, match=r"seeds \[1000\] are the start choice's fit seeds"):
+    condensation.JobConfig(seeds=(0,), peer_seeds=(0, 1000))

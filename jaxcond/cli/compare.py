@@ -27,6 +27,7 @@ import numpy as np
 from absl import flags
 
 from jaxcond import baselines, condensation
+from jaxcond import models as models_lib
 from jaxcond.cli import common, condense
 from jaxcond.condense import condenser
 from jaxcond.condense import proxy as proxy_lib
@@ -34,6 +35,7 @@ from jaxcond.core import atomic, checkpoint, records
 from jaxcond.data import export
 from jaxcond.data.interactions import DataError, Interactions
 from jaxcond.judging import fits, judge, ranking, retention
+from jaxcond.models import train as train_lib
 from jaxcond.report import rank_report
 
 METHODS = ("dconrec", *baselines.BASELINES)
@@ -52,6 +54,14 @@ flags.DEFINE_string("tau_full_from", None, "kendall.json of an earlier run on th
                     "and --tau_configs: each seed's full-data scores are read from it, not "
                     "refit (the costly half of a rank-agreement run); a configuration it "
                     "records with other settings is refit.")
+flags.DEFINE_list("peer_seeds", [], "Seeds of the same grid run by other workers "
+                  "(compare_grid.py runs one per seed): DConRec chooses each seed's start on "
+                  "fits with the other seeds of --seeds and these, as condense.py does with "
+                  "all of them in one run.")
+flags.DEFINE_string("dconrec_from", None, "A folder of condense.py reports (searched for "
+                    "report.json): DConRec's rows at a ratio are read from a report of the "
+                    "same data and settings whose seeds are --seeds and --peer_seeds (each "
+                    "seed's figures), not rerun.")
 flags.DEFINE_bool("export", True, "Export every baseline's set (CSV, TSV, npz, RecBole) to "
                   "<output_dir>/<method>/r<ratio>/seed<k>/; --noexport: a compact npz (dense ids).")
 flags.DEFINE_bool("read_only", False, "Read the finished rows (and tau evaluations) back and "
@@ -86,7 +96,9 @@ class Settings:
       if not 0 < r < 1:
         raise ValueError(f"ratios must be in (0, 1), got {r:g}")
     self.methods = list(dict.fromkeys(FLAGS.methods))
-    self.job = condense.job_config()
+    job = condense.job_config()
+    self.job = dataclasses.replace(job, peer_seeds=tuple(dict.fromkeys(
+        (*job.seeds, *common.ints(FLAGS.peer_seeds, "--peer_seeds")))))
     self.model_cfg, self.train_cfg = common.model_config(), common.train_config()
     self.bcfg = baselines.BaselineConfig(
         svp_epochs=FLAGS.svp_epochs, svp_dim=FLAGS.svp_dim, svp_lr=FLAGS.svp_lr,
@@ -234,6 +246,90 @@ def dconrec_row(ctx: Context, ratio: float, seed: int) -> dict:
           "info": {"report": str(ctx.out / "dconrec" / f"r{ratio:g}" / f"seed{seed}")}}
 
 
+# Job fields a report may differ in and still give DConRec's rows: the seeds (checked
+# apart), and what is judged beside the set or measured, which never changes the set.
+_REPORT_FREE = ("seeds", "peer_seeds", "baselines", "reward_signal")
+
+
+def dconrec_row_from(ctx: Context, ratio: float, seed: int) -> dict | None:
+  """`seed`'s DConRec row at `ratio` from a condense.py report under --dconrec_from with
+  the same data, settings and seeds (--seeds and --peer_seeds: the same fits chose each
+  seed's start), the figures computed as dconrec_row computes them; None if none matches."""
+  s, found = ctx.s, _matching_report(ctx, ratio)
+  if found is None:
+    return None
+  path, rep = found
+  i = rep["seeds"].index(seed)
+  row = {"method": "dconrec", "ratio": ratio, "seed": seed, "size": rep["per_seed"][i]["size"],
+         "size_fraction": rep["per_seed"][i]["size_fraction"],
+         "pseudo_fraction": rep["per_seed"][i]["pseudo_kept"] / ctx.data.train.nnz,
+         "condense_seconds": rep["per_seed"][i]["condense_seconds"],
+         "proxy_seconds": rep["proxy_seconds"], "retention_by_model": {},
+         "retention_tail_by_model": {}, "test_by_model": {}, "best_epoch_by_model": {},
+         "info": {"report": str(path), "read_from_report": True,
+                  "report_versions": rep.get("versions")}}
+  for m in s.job.eval_models:
+    part = rep["models"][m]["condensed"]["per_seed"][i]
+    full = rep["models"][m]["full"]["per_seed"][i]
+    row["retention_by_model"][m] = _one_seed_retention(part["test"], full["test"])
+    row["retention_tail_by_model"][m] = _one_seed_retention(
+        part["test"]["groups"]["tail"], full["test"]["groups"]["tail"])
+    row["test_by_model"][m] = {k: part["test"][k] for k in HEADLINE}
+    row["best_epoch_by_model"][m] = part["best_epoch"]
+  return row
+
+
+def _one_seed_retention(part: dict, full: dict) -> dict:
+  got = retention.retention([part], [full])
+  return {k: got[k] for k in HEADLINE}
+
+
+def _matching_report(ctx: Context, ratio: float) -> tuple[pathlib.Path, dict] | None:
+  """The first report.json under --dconrec_from (sorted paths) made on these data with
+  these settings at `ratio`, by a run of exactly the seeds in --seeds and --peer_seeds."""
+  s = ctx.s
+  want_job = dataclasses.replace(s.job, condense=dataclasses.replace(s.job.condense,
+                                                                     ratio=ratio))
+  for path in sorted(pathlib.Path(FLAGS.dconrec_from).rglob("report.json")):
+    try:
+      rep = json.loads(path.read_text())
+      cfg, checksum = rep["config"], rep["protocol"]["data_checksum"]
+    except (OSError, ValueError, KeyError, TypeError):
+      continue  # not a condense.py report
+    if (checksum == ctx.protocol["data_checksum"]
+        and sorted(rep.get("seeds", [])) == sorted(s.job.peer_seeds)
+        and set(s.job.eval_models) <= set(rep.get("models", {}))
+        and _same_fields(cfg.get("job", {}), want_job, condensation.JobConfig(), _REPORT_FREE)
+        and _same_fields(cfg.get("model_cfg", {}), s.model_cfg, models_lib.ModelConfig())
+        and _same_fields(cfg.get("train_cfg", {}), s.train_cfg, train_lib.TrainConfig())):
+      return path, rep
+  return None
+
+
+def _same_fields(recorded: dict, current, defaults, free=()) -> bool:
+  """Whether a recorded settings dict names `current` (a settings dataclass or its dict):
+  equal in every field but `free`, where a field recorded before it existed counts as
+  equal at its value in `defaults` (the settings class's defaults)."""
+  current, defaults = (_jsonable(dataclasses.asdict(x) if dataclasses.is_dataclass(x) else x)
+                       for x in (current, defaults))
+  for key, value in current.items():
+    if key in free:
+      continue
+    if key not in recorded:
+      if defaults.get(key) != value:
+        return False
+    elif isinstance(value, dict) and isinstance(recorded[key], dict):
+      if not _same_fields(recorded[key], value, defaults.get(key, {})):
+        return False
+    elif recorded[key] != value:
+      return False
+  return not set(recorded) - set(current) - set(free)
+
+
+def _jsonable(obj):
+  return json.loads(json.dumps(obj, default=str))
+
+
 def _read(path: pathlib.Path, fingerprint: str) -> dict | None:
   """A finished unit's JSON, or None; one written by other settings is refused."""
   if not path.exists() or not FLAGS.resume:
@@ -253,9 +349,16 @@ def run_rows(ctx: Context) -> tuple[list[dict], list[dict], list[dict]]:
     path = ctx.out / "rows" / f"{method}-r{ratio:g}-s{seed}.json"
     tag = f"[{n}/{len(units)}] {method} r={ratio:g} seed {seed}"
     row = _read(path, s.fingerprint(ctx.protocol["data_checksum"], method, ratio))
+    from_report = (dconrec_row_from(ctx, ratio, seed)
+                   if row is None and method == "dconrec" and FLAGS.dconrec_from else None)
+    if row is None and from_report is None and method == "dconrec" and FLAGS.dconrec_from:
+      log(f"{tag}: no report under --dconrec_from has these data, settings and seeds")
     if row is not None:
       log(f"{tag}: done before, read back from {path}")
       done[n] = row
+    elif from_report is not None:
+      log(f"{tag}: read from {from_report['info']['report']}")
+      done[n] = _finish(ctx, from_report, path)
     elif FLAGS.read_only:
       log(f"{tag}: not done, left out (--read_only)")
       missing.append({"method": method, "ratio": ratio, "seed": seed})
@@ -526,6 +629,12 @@ def markdown(rows: list[dict], models: tuple, protocol: dict, tau: dict | None,
     lines += rank_report.markdown_lines(tau)
   lines += ["## Methods", "", "- dconrec: this library's condensation (condensation.run with "
             "the condense.py flags)"]
+  read = {}
+  for r in rows:
+    if r.get("info", {}).get("read_from_report"):
+      read.setdefault(r["info"]["report"], []).append(f"{r['ratio']:g} seed {r['seed']}")
+  lines += [f"  - read from a condense.py report of the same settings, not rerun: "
+            f"{', '.join(units)} from `{path}`" for path, units in read.items()]
   lines += [f"- {n}: {d}" for n, d in baselines.SOURCES.items()
             if any(r["method"] == n for r in rows)]
   lines += ["", "## Protocol", "",
