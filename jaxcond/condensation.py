@@ -292,11 +292,7 @@ def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
       f"{sizes['fixed']:,} fixed (tail users); {n_false:,} false negatives avoided; "
       f"budget {sizes['total']:,} pairs = {sizes['total'] / data.train.nnz:.3f} N "
       f"({cfg.condense.accounting} accounting)")
-  fingerprint = checkpoint.fingerprint(
-      protocol["data_checksum"], _jsonable({**fingerprinted(dataclasses.asdict(cfg)),
-                                            "seeds": None}),
-      dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), fits.code_version(),
-      "unpadded" if mesh is None else f"padded to {sharding.PAD}")
+  fingerprint = run_fingerprint(protocol["data_checksum"], cfg, model_cfg, train_cfg, mesh)
   return Context(data, protocol, cfg, model_cfg, train_cfg, pathlib.Path(out_dir), proxy,
                  inputs, floor_U, fingerprint, log, checkpoint_every, mesh, tails,
                  fit_memo={}, start_memo={}), seconds
@@ -741,6 +737,7 @@ def report_of(ctx: Context, seed_records: list[dict], full: dict, seconds: dict)
       "history": {str(r["seed"]): r["history"] for r in seed_records},
       "protocol": ctx.protocol,
       "versions": records.versions(),
+      "fingerprint": ctx.fingerprint,
   }
 
 
@@ -751,6 +748,16 @@ def _config_record(ctx: Context) -> dict:
           "evaluator_schedule": "train.matched_to: steps-matched to the full-data run",
           "tail_group": f"the {ctx.cfg.report_tail_fraction:.0%} of users with the fewest "
                         "training pairs (ties: lower user id)"}
+
+
+def run_fingerprint(data_checksum: str, cfg: JobConfig, model_cfg: models.ModelConfig,
+                    train_cfg: train_lib.TrainConfig, mesh=None) -> str:
+  """What a run's seed folders are resumed on and its report records: the data, the job
+  (its seeds aside), the evaluator's settings and code, and the padding of a mesh."""
+  return checkpoint.fingerprint(
+      data_checksum, _jsonable({**fingerprinted(dataclasses.asdict(cfg)), "seeds": None}),
+      dataclasses.asdict(model_cfg), dataclasses.asdict(train_cfg), fits.code_version(),
+      "unpadded" if mesh is None else f"padded to {sharding.PAD}")
 
 
 def fingerprinted(job: dict) -> dict:

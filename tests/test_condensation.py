@@ -192,7 +192,7 @@ def test_fingerprinted_settings_name_the_hold_out_only_when_it_is_on():
                                                                         tail="keep")))
   assert "holdout_every" not in off and "holdout_share" not in off
   assert set(off) == {f.name for f in dataclasses.fields(condensation.JobConfig)} - {
-      "holdout_every", "holdout_share"}
+      "holdout_every", "holdout_share", "peer_seeds"}  # peers: only where they choose
   on = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig(holdout_every=5)))
   assert on["holdout_every"] == 5 and on["holdout_share"] == 0.5
   best = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig()))  # the default

@@ -246,6 +246,15 @@ def test_dconrec_rows_read_from_a_condense_report_equal_a_run(tmp_path, user_fil
   assert got["retention"]["ndcg@10"] == pytest.approx(
       per_seed["condensed"]["per_seed"][1]["test"]["ndcg@10"]
       / per_seed["full"]["per_seed"][1]["test"]["ndcg@10"])
+  # A report written before reports held their run's fingerprint: its seeds' records give it.
+  from jaxcond.cli import compare  # noqa: PLC0415 (defines flags: imported here only)
+  folder = reports / "r0.25"
+  assert compare._run_fingerprint_of(folder, report) == report["fingerprint"] == (
+      json.loads((folder / "seed1" / "record.json").read_text())["fingerprint"])
+  older = {k: v for k, v in report.items() if k != "fingerprint"}
+  assert compare._run_fingerprint_of(folder, older) == report["fingerprint"]
+  (folder / "seed1" / "record.json").unlink()
+  assert compare._run_fingerprint_of(folder, older) is None
   other = _run(tmp_path, *worker, "--rho=0.3", f"--dconrec_from={reports}", "--read_only",
                f"--output_dir={tmp_path / 'other'}")
   assert other.returncode == 1 and "no row is done" in other.stderr

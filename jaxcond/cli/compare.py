@@ -27,7 +27,6 @@ import numpy as np
 from absl import flags
 
 from jaxcond import baselines, condensation
-from jaxcond import models as models_lib
 from jaxcond.cli import common, condense
 from jaxcond.condense import condenser
 from jaxcond.condense import proxy as proxy_lib
@@ -35,7 +34,6 @@ from jaxcond.core import atomic, checkpoint, records
 from jaxcond.data import export
 from jaxcond.data.interactions import DataError, Interactions
 from jaxcond.judging import fits, judge, ranking, retention
-from jaxcond.models import train as train_lib
 from jaxcond.report import rank_report
 
 METHODS = ("dconrec", *baselines.BASELINES)
@@ -246,28 +244,28 @@ def dconrec_row(ctx: Context, ratio: float, seed: int) -> dict:
           "info": {"report": str(ctx.out / "dconrec" / f"r{ratio:g}" / f"seed{seed}")}}
 
 
-# Job fields a report may differ in and still give DConRec's rows: the seeds (checked
-# apart), and what is judged beside the set or measured, which never changes the set.
-_REPORT_FREE = ("seeds", "peer_seeds", "baselines", "reward_signal")
+# Job fields a report may differ in and still give DConRec's rows: what is judged beside
+# the set or measured, which never changes the set (the seeds are checked apart).
+_REPORT_FREE = ("baselines", "reward_signal")
 
 
 def dconrec_row_from(ctx: Context, ratio: float, seed: int) -> dict | None:
-  """`seed`'s DConRec row at `ratio` from a condense.py report under --dconrec_from with
-  the same data, settings and seeds (--seeds and --peer_seeds: the same fits chose each
-  seed's start), the figures computed as dconrec_row computes them; None if none matches."""
+  """`seed`'s DConRec row at `ratio` from a condense.py report under --dconrec_from made
+  by a run of these data, settings and evaluator code whose seeds are --seeds and
+  --peer_seeds (so the same fits chose each seed's start), the figures computed as
+  dconrec_row computes them; None if no report matches."""
   s, found = ctx.s, _matching_report(ctx, ratio)
   if found is None:
     return None
   path, rep = found
-  i = rep["seeds"].index(seed)
-  row = {"method": "dconrec", "ratio": ratio, "seed": seed, "size": rep["per_seed"][i]["size"],
-         "size_fraction": rep["per_seed"][i]["size_fraction"],
-         "pseudo_fraction": rep["per_seed"][i]["pseudo_kept"] / ctx.data.train.nnz,
-         "condense_seconds": rep["per_seed"][i]["condense_seconds"],
+  i, per_seed = rep["seeds"].index(seed), rep["per_seed"][rep["seeds"].index(seed)]
+  row = {"method": "dconrec", "ratio": ratio, "seed": seed, "size": per_seed["size"],
+         "size_fraction": per_seed["size_fraction"],
+         "pseudo_fraction": per_seed["pseudo_kept"] / ctx.data.train.nnz,
+         "condense_seconds": per_seed["condense_seconds"],
          "proxy_seconds": rep["proxy_seconds"], "retention_by_model": {},
          "retention_tail_by_model": {}, "test_by_model": {}, "best_epoch_by_model": {},
-         "info": {"report": str(path), "read_from_report": True,
-                  "report_versions": rep.get("versions")}}
+         "info": {"report": str(path), "read_from_report": True}}
   for m in s.job.eval_models:
     part = rep["models"][m]["condensed"]["per_seed"][i]
     full = rep["models"][m]["full"]["per_seed"][i]
@@ -285,49 +283,39 @@ def _one_seed_retention(part: dict, full: dict) -> dict:
 
 
 def _matching_report(ctx: Context, ratio: float) -> tuple[pathlib.Path, dict] | None:
-  """The first report.json under --dconrec_from (sorted paths) made on these data with
-  these settings at `ratio`, by a run of exactly the seeds in --seeds and --peer_seeds."""
+  """The first report.json under --dconrec_from (sorted paths) whose run fingerprint (its
+  own, or its seed folders' records for reports written before it held one) is that of
+  these settings at `ratio` run on exactly the seeds of --seeds and --peer_seeds."""
   s = ctx.s
-  want_job = dataclasses.replace(s.job, condense=dataclasses.replace(s.job.condense,
-                                                                     ratio=ratio))
   for path in sorted(pathlib.Path(FLAGS.dconrec_from).rglob("report.json")):
     try:
       rep = json.loads(path.read_text())
-      cfg, checksum = rep["config"], rep["protocol"]["data_checksum"]
+      job = rep["config"]["job"]
+      seeds, models = sorted(rep["seeds"]), set(rep["models"])
     except (OSError, ValueError, KeyError, TypeError):
       continue  # not a condense.py report
-    if (checksum == ctx.protocol["data_checksum"]
-        and sorted(rep.get("seeds", [])) == sorted(s.job.peer_seeds)
-        and set(s.job.eval_models) <= set(rep.get("models", {}))
-        and _same_fields(cfg.get("job", {}), want_job, condensation.JobConfig(), _REPORT_FREE)
-        and _same_fields(cfg.get("model_cfg", {}), s.model_cfg, models_lib.ModelConfig())
-        and _same_fields(cfg.get("train_cfg", {}), s.train_cfg, train_lib.TrainConfig())):
+    if seeds != sorted(s.job.peer_seeds) or not set(s.job.eval_models) <= models:
+      continue
+    cfg = dataclasses.replace(
+        s.job, condense=dataclasses.replace(s.job.condense, ratio=ratio), peer_seeds=(),
+        **{k: tuple(job[k]) if isinstance(job.get(k), list) else job.get(k)
+           for k in _REPORT_FREE})
+    want = condensation.run_fingerprint(ctx.protocol["data_checksum"], cfg, s.model_cfg,
+                                        s.train_cfg)
+    if _run_fingerprint_of(path.parent, rep) == want:
       return path, rep
   return None
 
 
-def _same_fields(recorded: dict, current, defaults, free=()) -> bool:
-  """Whether a recorded settings dict names `current` (a settings dataclass or its dict):
-  equal in every field but `free`, where a field recorded before it existed counts as
-  equal at its value in `defaults` (the settings class's defaults)."""
-  current, defaults = (_jsonable(dataclasses.asdict(x) if dataclasses.is_dataclass(x) else x)
-                       for x in (current, defaults))
-  for key, value in current.items():
-    if key in free:
-      continue
-    if key not in recorded:
-      if defaults.get(key) != value:
-        return False
-    elif isinstance(value, dict) and isinstance(recorded[key], dict):
-      if not _same_fields(recorded[key], value, defaults.get(key, {})):
-        return False
-    elif recorded[key] != value:
-      return False
-  return not set(recorded) - set(current) - set(free)
-
-
-def _jsonable(obj):
-  return json.loads(json.dumps(obj, default=str))
+def _run_fingerprint_of(folder: pathlib.Path, rep: dict) -> str | None:
+  if "fingerprint" in rep:
+    return rep["fingerprint"]
+  try:  # every seed's record holds the run's fingerprint
+    found = {json.loads((folder / f"seed{k}" / condensation.SEED_RECORD).read_text())
+             ["fingerprint"] for k in rep["seeds"]}
+  except (OSError, ValueError, KeyError):
+    return None
+  return found.pop() if len(found) == 1 else None
 
 
 def _read(path: pathlib.Path, fingerprint: str) -> dict | None:
