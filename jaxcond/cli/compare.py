@@ -258,7 +258,8 @@ def dconrec_row_from(ctx: Context, ratio: float, seed: int) -> dict | None:
   if found is None:
     return None
   path, rep = found
-  i, per_seed = rep["seeds"].index(seed), rep["per_seed"][rep["seeds"].index(seed)]
+  i = rep["seeds"].index(seed)
+  per_seed = rep["per_seed"][i]
   row = {"method": "dconrec", "ratio": ratio, "seed": seed, "size": per_seed["size"],
          "size_fraction": per_seed["size_fraction"],
          "pseudo_fraction": per_seed["pseudo_kept"] / ctx.data.train.nnz,
