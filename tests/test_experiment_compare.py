@@ -28,8 +28,9 @@ def test_compare_contract_tau_and_resume(tmp_path, user_file):
           "--methods=dconrec,random,stratified,proxy_top", "--outer_steps=2", "--max_epochs=2",
           "--min_epochs=0", "--dim=8", "--rho=0.2", "--tail_tau=0", "--noreward_signal",
           "--eval_models=bpr_mf,ease", "--tau_ratio=0.25",
-          "--tau_configs=ease:ease_l2=1,ease:ease_l2=10,ease:ease_l2=500", f"--output_dir={out}",
-          f"--cache_dir={tmp_path / 'cache'}"]
+          "--tau_configs=ease:ease_l2=1,ease:ease_l2=10,ease:ease_l2=500",
+          "--peer_seeds=0,1",  # a worker of a 2-seed grid: the reads of seeds 0, 1 below
+          f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
   proc = _run(tmp_path, *args)
   assert proc.returncode == 0, proc.stderr
   rows = json.loads((out / "compare.json").read_text())
