@@ -135,6 +135,7 @@ class Context:
   def __init__(self, settings: Settings, data, protocol, out: pathlib.Path):
     self.s, self.data, self.protocol, self.out = settings, data, protocol, out
     self._proxy, self._full = None, {}
+    self.reports = {}  # --dconrec_from: ratio -> (path, report) or None
     # --tau_full_from: {seed: {config: score}}, checked or not, and the configurations
     # recorded there with other settings (refit).
     self.full_scores, self.full_checked, self.full_refit = None, False, []
@@ -228,22 +229,8 @@ def dconrec_row(ctx: Context, ratio: float, seed: int) -> dict:
                          train_cfg=s.train_cfg, out_dir=ctx.out / "dconrec" / f"r{ratio:g}",
                          cache_dir=common.cache_dir(), log=log, resume=FLAGS.resume,
                          checkpoint_every=FLAGS.checkpoint_every)
-  per_seed = rep["per_seed"][0]
-  models = rep["models"]
-  return {"method": "dconrec", "ratio": ratio, "seed": seed, "size": per_seed["size"],
-          "size_fraction": rep["size_fraction"],
-          "pseudo_fraction": per_seed["pseudo_kept"] / ctx.data.train.nnz,
-          "condense_seconds": rep["condense_seconds"] + rep.get("start_seconds", 0.0),
-          "proxy_seconds": rep["proxy_seconds"],
-          "retention_by_model": {m: {k: e["retention"][k] for k in HEADLINE}
-                                 for m, e in models.items()},
-          "retention_tail_by_model": {m: {k: e["groups"]["tail"]["retention"][k]
-                                          for k in HEADLINE} for m, e in models.items()},
-          "test_by_model": {m: {k: e["condensed"]["test"][k] for k in HEADLINE}
-                            for m, e in models.items()},
-          "best_epoch_by_model": {m: e["condensed"]["per_seed"][0]["best_epoch"]
-                                  for m, e in models.items()},
-          "info": {"report": str(ctx.out / "dconrec" / f"r{ratio:g}" / f"seed{seed}")}}
+  return _row_of_report(ctx, rep, ratio, seed,
+                        {"report": str(ctx.out / "dconrec" / f"r{ratio:g}" / f"seed{seed}")})
 
 
 # Job fields a report may differ in and still give DConRec's rows: what is judged beside
@@ -254,12 +241,17 @@ _REPORT_FREE = ("baselines", "reward_signal")
 def dconrec_row_from(ctx: Context, ratio: float, seed: int) -> dict | None:
   """`seed`'s DConRec row at `ratio` from a condense.py report under --dconrec_from made
   by a run of these data, settings and evaluator code whose seeds are --seeds and
-  --peer_seeds (so the same fits chose each seed's start), the figures computed as
-  dconrec_row computes them; None if no report matches."""
-  s, found = ctx.s, _matching_report(ctx, ratio)
-  if found is None:
+  --peer_seeds (so the same fits chose each seed's start); None if no report matches."""
+  if ratio not in ctx.reports:  # one search per ratio, not per seed
+    ctx.reports[ratio] = _matching_report(ctx, ratio)
+  if ctx.reports[ratio] is None:
     return None
-  path, rep = found
+  path, rep = ctx.reports[ratio]
+  return _row_of_report(ctx, rep, ratio, seed, {"report": str(path), "read_from_report": True})
+
+
+def _row_of_report(ctx: Context, rep: dict, ratio: float, seed: int, info: dict) -> dict:
+  """`seed`'s DConRec row from a condensation report (of that seed alone or of several)."""
   i = rep["seeds"].index(seed)
   per_seed = rep["per_seed"][i]
   row = {"method": "dconrec", "ratio": ratio, "seed": seed, "size": per_seed["size"],
@@ -268,8 +260,8 @@ def dconrec_row_from(ctx: Context, ratio: float, seed: int) -> dict | None:
          "condense_seconds": per_seed["condense_seconds"] + per_seed.get("start_seconds", 0.0),
          "proxy_seconds": rep["proxy_seconds"], "retention_by_model": {},
          "retention_tail_by_model": {}, "test_by_model": {}, "best_epoch_by_model": {},
-         "info": {"report": str(path), "read_from_report": True}}
-  for m in s.job.eval_models:
+         "info": info}
+  for m in ctx.s.job.eval_models:
     part = rep["models"][m]["condensed"]["per_seed"][i]
     full = rep["models"][m]["full"]["per_seed"][i]
     row["retention_by_model"][m] = _one_seed_retention(part["test"], full["test"])
