@@ -206,6 +206,36 @@ def test_choose_defaults_tables_retention_and_chooses_among_complete_candidates(
   assert bad.returncode != 0 and "no set 'nope'" in bad.stderr
 
 
+def test_headline_tables_are_the_committed_results(tmp_path):
+  """README's and docs/results.md's headline tables are what the committed reports give;
+  a figure typed by hand, or a report of another ratio, is caught."""
+  _python("benchmarks/headline.py", "--check=README.md")
+  _python("benchmarks/headline.py", "--wide", "--check=docs/results.md")
+  # One cell by hand: Dianping's default at r = 0.1, the mean over seeds of the set's test
+  # NDCG@10 over the same seed's full-data fit.
+  report = json.loads((ROOT / "benchmarks/results/defaults/v6/dianping-r0.1/report.json")
+                      .read_text())
+  ratios = [s["test"]["ndcg@10"] / f["test"]["ndcg@10"]
+            for s, f in zip(report["condensed"]["per_seed"], report["full"]["per_seed"])]
+  readme = (ROOT / "README.md").read_text()
+  assert f"| Dianping | {np.mean(ratios):.3f} |" in readme
+  edited = tmp_path / "README.md"
+  edited.write_text(readme.replace(f"| Dianping | {np.mean(ratios):.3f} |", "| Dianping | 0.999 |"))
+  bad = subprocess.run([sys.executable, ROOT / "benchmarks/headline.py", f"--check={edited}"],
+                       cwd=ROOT, capture_output=True, text=True)
+  assert bad.returncode == 1 and "does not hold the r = 0.1 table" in bad.stderr
+  assert "r = 0.25 table" not in bad.stderr
+  wrong = tmp_path / "results" / "defaults" / "v6" / "ml-100k"
+  wrong.mkdir(parents=True)
+  report["protocol"]["dataset"] = "ml-100k"  # a report of r = 0.1 where r = 0.25 belongs
+  (wrong / "report.json").write_text(json.dumps(report))
+  bad = subprocess.run([sys.executable, ROOT / "benchmarks/headline.py",
+                        f"--results={tmp_path / 'results'}"], cwd=ROOT, capture_output=True,
+                       text=True)
+  assert bad.returncode != 0 and "a report of ml-100k at r = 0.1, expected ml-100k at r = 0.25" \
+      in bad.stderr
+
+
 def _judged_report(valid: dict, test: dict) -> dict:
   """A condense.py report's fields start_choice.py reads: full-data fits with test NDCG@10
   1.0 (so that retention is the test figure) and each heuristic's fits per seed."""
