@@ -1,0 +1,188 @@
+r"""Does an outer loop on the retrain reward improve its start?
+
+python benchmarks/studies/retrain_loop.py --flagfile=experiments/flags/ml-100k.flags \
+    --ratio=0.25 --steps=0,10,20 --json=runs/retrain_loop-ml-100k/retrain_loop.json
+
+The retrain reward (BPR-MF trained on the set, scored on validation pairs) is the one
+reward that ranks sets as the evaluator does (rho 0.96 on ML-1M, benchmarks/RESULTS.md,
+"Reward fidelity"), and the default reads it once, to choose its start. Here an outer loop
+optimises it: one keep logit per original training pair, started at --start's set (its
+pairs --lift above the rest, shifted to the budget round(r N)). Each step draws
+--num_samples Bernoulli masks and trains BPR-MF on each (step-matched, all with one seed
+per step, so that the samples differ by their pairs, not their seed), early-stopped on the
+reward part of validation; a user's reward is its NDCG@10 on that part. The REINFORCE
+estimate credits a pair with its user's reward (leave-one-out baseline; unbiased for the
+user's own reward, blind to a pair's effect on other users through the item table), and
+Adam (--outer_lr) ascends it; the logits are re-centred on the budget. The set at step s
+is its top round(r N) logits.
+
+Protocol as benchmarks/studies/match_loop.py: each user's validation pairs are split in two
+(seed 0); the proxy and the loop's fits read the first part ("reward"), with the second
+masked; the evaluator (seeds --eval_seeds) early-stops and is scored on the second part
+("selection"), then on test, which nothing here reads to choose. Writes --json and its .md;
+the evaluator's fits are kept under <json's folder>/fits/ and read back on a rerun.
+"""
+
+import concurrent.futures
+import dataclasses
+import pathlib
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import app, flags
+
+from jaxcond import baselines, models
+from jaxcond.cli import common, condense
+from jaxcond.condense import budget as budget_lib
+from jaxcond.condense import holdout, reinforce
+from jaxcond.condense import proxy as proxy_lib
+from jaxcond.core import records
+from jaxcond.data.interactions import DataError
+from jaxcond.models import train as train_lib
+
+flags.DEFINE_string("json", None, "Where the JSON report goes (retrain_loop.md beside).")
+flags.DEFINE_list("steps", ["0", "10", "20"], "Outer steps whose sets are judged.")
+flags.DEFINE_list("eval_seeds", ["0", "1", "2"], "Evaluator seeds per set.")
+flags.DEFINE_string("start_set", "proxy_top", "The heuristic whose set the loop starts from.")
+flags.DEFINE_float("lift", 4.0, "How far the start's pairs start above the other logits.")
+FLAGS = common.FLAGS
+
+LOOP_SEED = 10_000  # the fits of step s take seed LOOP_SEED + s
+
+
+def user_ndcg(params: dict, history, exclude: list, target, k: int = 10) -> np.ndarray:
+  """NDCG@k of every user on `target` ([n_users], 0 where a user has no target pair),
+  scores user . item with the pairs of `history` and `exclude` ranked last."""
+  scores_UxI = np.asarray(params["user"] @ params["item"].T, np.float64)
+  for x in (history, *exclude):
+    scores_UxI[x.users(), x.indices] = -np.inf
+  top_UxK = np.argsort(-scores_UxI, axis=1, kind="stable")[:, :k]
+  hit_UxK = target.to_csr().toarray()[np.arange(target.n_users)[:, None], top_UxK] > 0
+  discount_K = 1.0 / np.log2(np.arange(k) + 2.0)
+  n_target_U = np.minimum(target.user_degrees(), k)
+  ideal_U = np.concatenate([[1.0], np.cumsum(discount_K)])[n_target_U]
+  return np.where(n_target_U > 0, (hit_UxK * discount_K).sum(1) / ideal_U, 0.0)
+
+
+def sample_rewards(data, train, masks_KxC, seed, reward_part, selection_part) -> np.ndarray:
+  """[K, n_users]: each user's NDCG@10 on the reward part, BPR-MF fitted on each mask."""
+  split = dataclasses.replace(data, valid=reward_part)
+  model = models.get_model("bpr_mf")
+
+  def one(mask_C):
+    subset = train.subset(mask_C > 0)
+    cfg = train_lib.matched_to(common.train_config(), train.nnz, subset.nnz)
+    fit = train_lib.fit(model, split, hparams=common.model_config(), cfg=cfg, seed=seed,
+                        train=subset, exclude_valid=(selection_part,))
+    return user_ndcg(fit.params, data.train, [selection_part], reward_part)
+
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    return np.stack(list(pool.map(one, np.asarray(masks_KxC))))
+
+
+def run_loop(data, start_C, budget, steps, job, reward_part, selection_part, log) -> tuple:
+  """({step: bool keep_C}, {step: mean sampled reward}) of the loop's top-budget sets."""
+  train = data.train
+  users_C = jnp.asarray(train.users())
+  optimizer = optax.adam(job.condense.outer_lr)
+  logits_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
+  logits_C = logits_C - budget_lib.budget_shift(logits_C, budget)
+  opt_state, key, t0 = optimizer.init(logits_C), jax.random.key(job.seeds[0]), time.perf_counter()
+  sets, sampled = {}, {}
+  for s in range(max(steps) + 1):
+    if s in steps:
+      sets[s] = budget_lib.top_k_mask(np.asarray(logits_C), budget)
+    if s == max(steps):
+      break
+    probs_C = jax.nn.sigmoid(logits_C)
+    masks_KxC = reinforce.sample_masks(jax.random.fold_in(key, s), probs_C,
+                                       job.condense.num_samples)
+    rewards_KxU = sample_rewards(data, train, masks_KxC, LOOP_SEED + s, reward_part,
+                                 selection_part)
+    grad_C = reinforce.estimate(rewards_KxU, masks_KxC, probs_C, users_C)
+    updates, opt_state = optimizer.update(-grad_C, opt_state, logits_C)  # ascent
+    logits_C = optax.apply_updates(logits_C, updates)
+    logits_C = logits_C - budget_lib.budget_shift(logits_C, budget)
+    sampled[s] = float(rewards_KxU.sum(1).mean() / max(reward_part.n_users, 1))
+    top_C = budget_lib.top_k_mask(np.asarray(logits_C), budget)
+    log(f"step {s + 1}: samples' mean reward {sampled[s]:.4f} (per user, all users), "
+        f"{np.mean(top_C[start_C]):.3f} of the start in the top set, "
+        f"{time.perf_counter() - t0:.0f}s")
+  return sets, sampled
+
+
+def run(log=print) -> dict:
+  job = condense.job_config()
+  data, protocol = common.load_data()
+  train, steps = data.train, sorted({int(s) for s in FLAGS.steps})
+  reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
+  fit = holdout.proxy_on(data, reward_part, selection_part, model_name=job.proxy_model,
+                         seed=job.proxy_seed, model_cfg=common.model_config(),
+                         train_cfg=common.train_config())
+  proxy = proxy_lib.tables(job.proxy_model, fit.params, train, common.model_config())
+  budget = baselines.budget_for(train.nnz, job.condense.ratio)
+  start = baselines.select(FLAGS.start_set, train, budget, proxy=proxy, seed=0).train
+  start_C = np.isin(train.pair_keys(), start.pair_keys())
+  if start_C.sum() != start.nnz:
+    raise ValueError(f"--start_set={FLAGS.start_set} holds pairs outside the training "
+                     "pairs (pseudo pairs): the loop keeps original pairs only")
+  sets, sampled = run_loop(data, start_C, budget, steps, job, reward_part, selection_part, log)
+  subsets = {f"step{s}": train.subset(keep) for s, keep in sets.items()}
+  seeds = [int(s) for s in FLAGS.eval_seeds]
+  evals = holdout.saved_scores(data, subsets, seeds, reward_part, selection_part,
+                               pathlib.Path(FLAGS.json).parent / "fits",
+                               model_cfg=common.model_config(),
+                               train_cfg=common.train_config(), log=log)
+  rows = [{"step": s, "pairs": int(sets[s].sum()),
+           "start_kept": float(np.mean(sets[s][start_C])),
+           "sampled_reward": sampled.get(s),
+           "selection": evals[f"step{s}"]["selection"], "test": evals[f"step{s}"]["test"]}
+          for s in steps]
+  return {"dataset": FLAGS.dataset, "ratio": job.condense.ratio, "budget": budget,
+          "start_set": FLAGS.start_set, "rows": rows, "eval_seeds": seeds, "lift": FLAGS.lift,
+          "outer_lr": job.condense.outer_lr, "num_samples": job.condense.num_samples,
+          "loop_seed": LOOP_SEED,
+          "protocol": holdout.study_protocol(protocol, reward_part, selection_part, data.test),
+          "versions": records.versions()}
+
+
+def markdown(result: dict) -> str:
+  lines = [f"# Retrain-reward loop from {result['start_set']}: {result['dataset']}, r = "
+           f"{result['ratio']:g}, K = {result['num_samples']}, "
+           f"{len(result['eval_seeds'])} evaluator seeds", "",
+           "| outer step | start's pairs kept | samples' reward at this step | "
+           "selection NDCG@10 | test NDCG@10 (± std over seeds) |", "|---:|---:|---:|---:|---:|"]
+  for r in result["rows"]:
+    sampled = "–" if r["sampled_reward"] is None else f"{r['sampled_reward']:.4f}"
+    lines.append(f"| {r['step']} | {r['start_kept']:.3f} | {sampled} | "
+                 f"{np.mean(r['selection']):.4f} | {np.mean(r['test']):.4f} ± "
+                 f"{np.std(r['test']):.4f} |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not FLAGS.json:
+    sys.exit("error: --json=PATH is required")
+  try:
+    if any(int(s) < 0 for s in FLAGS.steps) or not FLAGS.lift > 0:
+      raise ValueError(f"--steps must be >= 0 and --lift > 0; got {FLAGS.steps}, {FLAGS.lift}")
+    if FLAGS.start_set not in ("proxy_top", "proxy_top_sqrt"):
+      raise ValueError(f"--start_set must be proxy_top or proxy_top_sqrt (sets of original "
+                       f"pairs), got {FLAGS.start_set!r}")
+    FLAGS.output_dir = str(pathlib.Path(FLAGS.json).parent)
+    common.check_output_dir()
+    result = run(log=lambda s: print(s, flush=True))
+  except (DataError, ValueError) as e:
+    sys.exit(f"error: {e}")
+  records.write_report(FLAGS.json, result, markdown(result))
+  print(markdown(result))
+
+
+if __name__ == "__main__":
+  app.run(main)
