@@ -87,6 +87,32 @@ def test_group_credit_unbiased_when_reward_separates():
   assert np.all(se_parts < se_whole)
 
 
+def test_group_credit_when_parts_do_not_separate_is_each_parts_own_gradient():
+  # The retrain loop's case (benchmarks/studies/retrain_loop.py): a user's reward depends on
+  # every pair, through the item table. Credit per part then estimates, for candidate c,
+  # d E[part g(c)] / d logit_c exactly, and misses sum over g != g(c) of d E[part g] /
+  # d logit_c: that is its bias against the whole reward's gradient.
+  rng = np.random.default_rng(4)
+  logits = rng.normal(size=C)
+  group = np.array([0] * 5 + [1] * 5)
+  w_own, w_cross = rng.normal(size=(2, C))
+
+  def parts(masks):
+    masks = jnp.asarray(masks, jnp.float32)
+    own = masks * jnp.asarray(w_own, jnp.float32)
+    cross = masks * jnp.asarray(w_cross, jnp.float32)
+    return jnp.stack([jnp.tanh(own[:, :5].sum(1)) + 0.8 * cross[:, 5:].sum(1),
+                      own[:, 5:].sum(1) ** 2 / 4 + 0.8 * jnp.sin(cross[:, :5].sum(1))], axis=1)
+
+  table_Mx2 = np.asarray(parts(MASKS_MxC))
+  own_exact = np.where(group == 0, exact_gradient(logits, table_Mx2[:, 0]),
+                       exact_gradient(logits, table_Mx2[:, 1]))
+  whole_exact = exact_gradient(logits, table_Mx2.sum(1))
+  mean, se = mean_and_stderr(logits, parts, "loo", group_C=jnp.asarray(group))
+  assert np.all(np.abs(mean - own_exact) < 4.5 * se), (mean, own_exact, se)
+  assert np.max(np.abs(own_exact - whole_exact)) > 20 * np.max(se)  # the bias is real
+
+
 def test_loo_needs_two_samples():
   with pytest.raises(ValueError, match="at least 2"):
     reinforce.estimate(jnp.ones(1), jnp.ones((1, 3)), jnp.full(3, 0.5))
