@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pytest
 
+from jaxcond.core import npz
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -366,16 +368,23 @@ def test_retrain_loop_rows_budget_and_resume(tmp_path, user_file):
   assert first["start_kept"] == 1.0 and last["start_kept"] < 1.0  # lr 3 swaps pairs
   assert 0 < first["sampled_reward"] < 1 and last["sampled_reward"] is None
   fits = sorted((out.parent / "fits").glob("*.json"))
-  assert len(fits) == 4  # 2 evaluator seeds x 2 sets
+  reward_fits = sorted((out.parent / "reward_fits").glob("*.json"))
+  assert len(fits) == 4 and len(reward_fits) == 2  # 2 evaluator seeds x 2 sets; 1 x 2
   by_step = {r["step"]: r for r in rep["rows"]}
   for f in fits:
     row = json.loads(f.read_text())
     assert by_step[int(row["set"].removeprefix("step"))]["test"][row["seed"]] == row["test"]
+  for f in reward_fits:
+    row = json.loads(f.read_text())
+    assert row["seed"] == rep["loop_seed"]
+    assert by_step[int(row["set"].removeprefix("step"))]["reward_part"] == row["selection"]
+  arrays, _ = npz.load_arrays(out.parent / "sets" / "step2.npz")
+  assert arrays["users"].size == rep["budget"]
   assert "| 2 |" in out.with_suffix(".md").read_text()
-  stamps = [f.stat().st_mtime_ns for f in fits]
+  stamps = [f.stat().st_mtime_ns for f in fits + reward_fits]
   again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0, again.stderr
-  assert [f.stat().st_mtime_ns for f in fits] == stamps
+  assert [f.stat().st_mtime_ns for f in fits + reward_fits] == stamps
   bad = subprocess.run(args[:-1] + ["--start_set=proxy_half", f"--json={out}"], cwd=ROOT,
                        env=env, capture_output=True, text=True, timeout=600)
   assert bad.returncode != 0 and "sets of original pairs" in bad.stderr

@@ -19,8 +19,12 @@ is its top round(r N) logits.
 Protocol as benchmarks/studies/match_loop.py: each user's validation pairs are split in two
 (seed 0); the proxy and the loop's fits read the first part ("reward"), with the second
 masked; the evaluator (seeds --eval_seeds) early-stops and is scored on the second part
-("selection"), then on test, which nothing here reads to choose. Writes --json and its .md;
-the evaluator's fits are kept under <json's folder>/fits/ and read back on a rerun.
+("selection"), then on test, which nothing here reads to choose. Each judged set is also
+scored as the loop scores its samples (one fit with the loop's seed on the reward part,
+"reward_part"), so that a climb of the reward part can be told from the samples drawing
+closer to the start. Writes --json and its .md; the fits are kept under <json's
+folder>/fits/ and reward_fits/ and read back on a rerun, and each judged set's pairs under
+sets/step<s>.npz.
 """
 
 import concurrent.futures
@@ -40,7 +44,7 @@ from jaxcond.cli import common, condense
 from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce
 from jaxcond.condense import proxy as proxy_lib
-from jaxcond.core import records
+from jaxcond.core import npz, records
 from jaxcond.data.interactions import DataError
 from jaxcond.models import train as train_lib
 
@@ -88,6 +92,7 @@ def run_loop(data, start_C, budget, steps, job, reward_part, selection_part, log
   """({step: bool keep_C}, {step: mean sampled reward}) of the loop's top-budget sets."""
   train = data.train
   users_C = jnp.asarray(train.users())
+  n_scored = int((reward_part.user_degrees() > 0).sum())  # the evaluator's mean is over these
   optimizer = optax.adam(job.condense.outer_lr)
   logits_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
   logits_C = logits_C - budget_lib.budget_shift(logits_C, budget)
@@ -107,9 +112,9 @@ def run_loop(data, start_C, budget, steps, job, reward_part, selection_part, log
     updates, opt_state = optimizer.update(-grad_C, opt_state, logits_C)  # ascent
     logits_C = optax.apply_updates(logits_C, updates)
     logits_C = logits_C - budget_lib.budget_shift(logits_C, budget)
-    sampled[s] = float(rewards_KxU.sum(1).mean() / max(reward_part.n_users, 1))
+    sampled[s] = float(rewards_KxU.sum(1).mean() / max(n_scored, 1))
     top_C = budget_lib.top_k_mask(np.asarray(logits_C), budget)
-    log(f"step {s + 1}: samples' mean reward {sampled[s]:.4f} (per user, all users), "
+    log(f"step {s + 1}: samples' mean reward {sampled[s]:.4f} (NDCG@10 on the reward part), "
         f"{np.mean(top_C[start_C]):.3f} of the start in the top set, "
         f"{time.perf_counter() - t0:.0f}s")
   return sets, sampled
@@ -131,16 +136,24 @@ def run(log=print) -> dict:
     raise ValueError(f"--start_set={FLAGS.start_set} holds pairs outside the training "
                      "pairs (pseudo pairs): the loop keeps original pairs only")
   sets, sampled = run_loop(data, start_C, budget, steps, job, reward_part, selection_part, log)
+  out = pathlib.Path(FLAGS.json).parent
   subsets = {f"step{s}": train.subset(keep) for s, keep in sets.items()}
+  for name, subset in subsets.items():
+    npz.save_arrays(out / "sets" / f"{name}.npz", {"users": subset.users(),
+                                                    "items": subset.indices}, {"set": name})
   seeds = [int(s) for s in FLAGS.eval_seeds]
-  evals = holdout.saved_scores(data, subsets, seeds, reward_part, selection_part,
-                               pathlib.Path(FLAGS.json).parent / "fits",
-                               model_cfg=common.model_config(),
-                               train_cfg=common.train_config(), log=log)
+  scores = {"fits": (reward_part, selection_part, seeds),  # judged on the selection part
+            "reward_fits": (selection_part, reward_part, [LOOP_SEED])}  # as the loop scores
+  evals = {folder: holdout.saved_scores(data, subsets, fit_seeds, masked, scored, out / folder,
+                                        model_cfg=common.model_config(),
+                                        train_cfg=common.train_config(), log=log)
+           for folder, (masked, scored, fit_seeds) in scores.items()}
   rows = [{"step": s, "pairs": int(sets[s].sum()),
            "start_kept": float(np.mean(sets[s][start_C])),
            "sampled_reward": sampled.get(s),
-           "selection": evals[f"step{s}"]["selection"], "test": evals[f"step{s}"]["test"]}
+           "reward_part": evals["reward_fits"][f"step{s}"]["selection"][0],
+           "selection": evals["fits"][f"step{s}"]["selection"],
+           "test": evals["fits"][f"step{s}"]["test"]}
           for s in steps]
   return {"dataset": FLAGS.dataset, "ratio": job.condense.ratio, "budget": budget,
           "start_set": FLAGS.start_set, "rows": rows, "eval_seeds": seeds, "lift": FLAGS.lift,
@@ -155,11 +168,13 @@ def markdown(result: dict) -> str:
            f"{result['ratio']:g}, K = {result['num_samples']}, "
            f"{len(result['eval_seeds'])} evaluator seeds", "",
            "| outer step | start's pairs kept | samples' reward at this step | "
-           "selection NDCG@10 | test NDCG@10 (± std over seeds) |", "|---:|---:|---:|---:|---:|"]
+           "the set's reward (reward part) | selection NDCG@10 | "
+           "test NDCG@10 (± std over seeds) |", "|---:|---:|---:|---:|---:|---:|"]
   for r in result["rows"]:
     sampled = "–" if r["sampled_reward"] is None else f"{r['sampled_reward']:.4f}"
     lines.append(f"| {r['step']} | {r['start_kept']:.3f} | {sampled} | "
-                 f"{np.mean(r['selection']):.4f} | {np.mean(r['test']):.4f} ± "
+                 f"{r['reward_part']:.4f} | {np.mean(r['selection']):.4f} | "
+                 f"{np.mean(r['test']):.4f} ± "
                  f"{np.std(r['test']):.4f} |")
   return "\n".join(lines) + "\n"
 
