@@ -483,3 +483,28 @@ def test_allocation_study_sets_and_resume(tmp_path):
   bad = subprocess.run(args[:-1] + ["--powers=-1", f"--json={out}"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=600)
   assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--powers" in bad.stderr
+
+
+def test_retrain_loop_on_held_out_training_pairs_keeps_none_of_them(tmp_path, user_file):
+  out = tmp_path / "rl" / "retrain_loop.json"
+  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
+          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
+          "--steps=0,2", "--eval_seeds=0", "--num_samples=2", "--max_epochs=2",
+          "--min_epochs=0", "--dim=8", "--outer_lr=3", "--reward_pairs=train",
+          "--reward_share=0.3", f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
+  proc = subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  held, _ = npz.load_arrays(out.parent / "sets" / "reward_part.npz")
+  held_keys = set(zip(held["users"].tolist(), held["items"].tolist()))
+  assert len(held_keys) == held["users"].size == rep["protocol"]["reward_pairs"]
+  n_train = rep["budget"] / 0.25  # 500 training pairs; per user 0.3 of them on average
+  assert 0.25 * n_train < held["users"].size < 0.35 * n_train
+  assert rep["rows"][1]["start_kept"] < 1.0  # the loop moved
+  for row in rep["rows"]:
+    got, _ = npz.load_arrays(out.parent / "sets" / f"step{row['step']}.npz")
+    assert got["users"].size == rep["budget"] == row["pairs"]
+    assert not held_keys & set(zip(got["users"].tolist(), got["items"].tolist()))
+    assert 0 <= row["reward_part"] <= 1
+  assert "0.3 of the training pairs" in out.with_suffix(".md").read_text()

@@ -24,7 +24,12 @@ scored as the loop scores its samples (one fit with the loop's seed on the rewar
 "reward_part"), so that a climb of the reward part can be told from the samples drawing
 closer to the start. Writes --json and its .md; the fits are kept under <json's
 folder>/fits/ and reward_fits/ and read back on a rerun, and each judged set's pairs under
-sets/step<s>.npz.
+sets/step<s>.npz (with --reward_pairs=train, the reward part's under sets/reward_part.npz).
+
+With --reward_pairs=train the reward part is instead --reward_share of each user's training
+pairs (seed 1), which the start and the loop may then not keep: about 5 times as many pairs
+as validation's reward half on ML-1M, from the distribution test is drawn from, so that the
+loop cannot fit them as it fits the few validation pairs. The evaluator is unchanged.
 """
 
 import concurrent.futures
@@ -53,6 +58,12 @@ flags.DEFINE_list("steps", ["0", "10", "20"], "Outer steps whose sets are judged
 flags.DEFINE_list("eval_seeds", ["0", "1", "2"], "Evaluator seeds per set.")
 flags.DEFINE_string("start_set", "proxy_top", "The heuristic whose set the loop starts from.")
 flags.DEFINE_float("lift", 4.0, "How far the start's pairs start above the other logits.")
+flags.DEFINE_enum("reward_pairs", "valid", ["valid", "train"],
+                  "What the loop's reward is scored on: valid, the reward half of each user's "
+                  "validation pairs; train, --reward_share of each user's training pairs, "
+                  "which the sets may then not hold.")
+flags.DEFINE_float("reward_share", 0.2, "With --reward_pairs=train, the share of each user's "
+                   "training pairs held out as the reward part.")
 FLAGS = common.FLAGS
 
 LOOP_SEED = 10_000  # the fits of step s take seed LOOP_SEED + s
@@ -72,27 +83,27 @@ def user_ndcg(params: dict, history, exclude: list, target, k: int = 10) -> np.n
   return np.where(n_target_U > 0, (hit_UxK * discount_K).sum(1) / ideal_U, 0.0)
 
 
-def sample_rewards(data, train, masks_KxC, seed, reward_part, selection_part) -> np.ndarray:
-  """[K, n_users]: each user's NDCG@10 on the reward part, BPR-MF fitted on each mask."""
-  split = dataclasses.replace(data, valid=reward_part)
+def sample_rewards(split, masks_KxC, seed, exclude: tuple) -> np.ndarray:
+  """[K, n_users]: each user's NDCG@10 on split.valid (the reward part), BPR-MF fitted on
+  each mask over split.train's pairs (step-matched to them), `exclude` masked."""
   model = models.get_model("bpr_mf")
 
   def one(mask_C):
-    subset = train.subset(mask_C > 0)
-    cfg = train_lib.matched_to(common.train_config(), train.nnz, subset.nnz)
+    subset = split.train.subset(mask_C > 0)
+    cfg = train_lib.matched_to(common.train_config(), split.train.nnz, subset.nnz)
     fit = train_lib.fit(model, split, hparams=common.model_config(), cfg=cfg, seed=seed,
-                        train=subset, exclude_valid=(selection_part,))
-    return user_ndcg(fit.params, data.train, [selection_part], reward_part)
+                        train=subset, exclude_valid=exclude)
+    return user_ndcg(fit.params, split.train, list(exclude), split.valid)
 
   with concurrent.futures.ThreadPoolExecutor(2) as pool:
     return np.stack(list(pool.map(one, np.asarray(masks_KxC))))
 
 
-def run_loop(data, start_C, budget, steps, job, reward_part, selection_part, log) -> tuple:
-  """({step: bool keep_C}, {step: mean sampled reward}) of the loop's top-budget sets."""
-  train = data.train
-  users_C = jnp.asarray(train.users())
-  n_scored = int((reward_part.user_degrees() > 0).sum())  # the evaluator's mean is over these
+def run_loop(split, exclude, start_C, budget, steps, job, log) -> tuple:
+  """({step: bool keep_C}, {step: mean sampled reward}) of the loop's top-budget sets over
+  split.train's pairs, rewarded on split.valid."""
+  users_C = jnp.asarray(split.train.users())
+  n_scored = int((split.valid.user_degrees() > 0).sum())  # the evaluator's mean is over these
   optimizer = optax.adam(job.condense.outer_lr)
   logits_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
   logits_C = logits_C - budget_lib.budget_shift(logits_C, budget)
@@ -106,8 +117,7 @@ def run_loop(data, start_C, budget, steps, job, reward_part, selection_part, log
     probs_C = jax.nn.sigmoid(logits_C)
     masks_KxC = reinforce.sample_masks(jax.random.fold_in(key, s), probs_C,
                                        job.condense.num_samples)
-    rewards_KxU = sample_rewards(data, train, masks_KxC, LOOP_SEED + s, reward_part,
-                                 selection_part)
+    rewards_KxU = sample_rewards(split, masks_KxC, LOOP_SEED + s, exclude)
     grad_C = reinforce.estimate(rewards_KxU, masks_KxC, probs_C, users_C)
     updates, opt_state = optimizer.update(-grad_C, opt_state, logits_C)  # ascent
     logits_C = optax.apply_updates(logits_C, updates)
@@ -120,6 +130,15 @@ def run_loop(data, start_C, budget, steps, job, reward_part, selection_part, log
   return sets, sampled
 
 
+def loop_split(data, reward_part, selection_part) -> tuple:
+  """(split, exclude) of the loop's fits: split.train the pairs it may keep, split.valid
+  the pairs its reward is scored on, `exclude` masked besides split.train's."""
+  if FLAGS.reward_pairs == "valid":
+    return dataclasses.replace(data, valid=reward_part), (selection_part,)
+  pool, reward_train = holdout.split_valid(data.train, FLAGS.reward_share, 1)
+  return dataclasses.replace(data, train=pool, valid=reward_train), (data.valid,)
+
+
 def run(log=print) -> dict:
   job = condense.job_config()
   data, protocol = common.load_data()
@@ -129,25 +148,28 @@ def run(log=print) -> dict:
                          seed=job.proxy_seed, model_cfg=common.model_config(),
                          train_cfg=common.train_config())
   proxy = proxy_lib.tables(job.proxy_model, fit.params, train, common.model_config())
-  budget = baselines.budget_for(train.nnz, job.condense.ratio)
-  start = baselines.select(FLAGS.start_set, train, budget, proxy=proxy, seed=0).train
-  start_C = np.isin(train.pair_keys(), start.pair_keys())
+  split, exclude = loop_split(data, reward_part, selection_part)
+  pool, budget = split.train, baselines.budget_for(train.nnz, job.condense.ratio)
+  start = baselines.select(FLAGS.start_set, pool, budget, proxy=proxy, seed=0).train
+  start_C = np.isin(pool.pair_keys(), start.pair_keys())
   if start_C.sum() != start.nnz:
     raise ValueError(f"--start_set={FLAGS.start_set} holds pairs outside the training "
                      "pairs (pseudo pairs): the loop keeps original pairs only")
-  sets, sampled = run_loop(data, start_C, budget, steps, job, reward_part, selection_part, log)
+  sets, sampled = run_loop(split, exclude, start_C, budget, steps, job, log)
   out = pathlib.Path(FLAGS.json).parent
-  subsets = {f"step{s}": train.subset(keep) for s, keep in sets.items()}
-  for name, subset in subsets.items():
+  subsets = {f"step{s}": pool.subset(keep) for s, keep in sets.items()}
+  kept = {**subsets, **({"reward_part": split.valid} if FLAGS.reward_pairs == "train" else {})}
+  for name, subset in kept.items():
     npz.save_arrays(out / "sets" / f"{name}.npz", {"users": subset.users(),
                                                     "items": subset.indices}, {"set": name})
   seeds = [int(s) for s in FLAGS.eval_seeds]
-  scores = {"fits": (reward_part, selection_part, seeds),  # judged on the selection part
-            "reward_fits": (selection_part, reward_part, [LOOP_SEED])}  # as the loop scores
-  evals = {folder: holdout.saved_scores(data, subsets, fit_seeds, masked, scored, out / folder,
-                                        model_cfg=common.model_config(),
-                                        train_cfg=common.train_config(), log=log)
-           for folder, (masked, scored, fit_seeds) in scores.items()}
+  evals = {"fits": holdout.saved_scores(  # the evaluator, judged on the selection part
+      data, subsets, seeds, reward_part, selection_part, out / "fits",
+      model_cfg=common.model_config(), train_cfg=common.train_config(), log=log),
+           "reward_fits": holdout.saved_scores(  # as the loop scores its samples
+      dataclasses.replace(data, train=pool), subsets, [LOOP_SEED], exclude[0], split.valid,
+      out / "reward_fits", model_cfg=common.model_config(), train_cfg=common.train_config(),
+      log=log)}
   rows = [{"step": s, "pairs": int(sets[s].sum()),
            "start_kept": float(np.mean(sets[s][start_C])),
            "sampled_reward": sampled.get(s),
@@ -158,15 +180,18 @@ def run(log=print) -> dict:
   return {"dataset": FLAGS.dataset, "ratio": job.condense.ratio, "budget": budget,
           "start_set": FLAGS.start_set, "rows": rows, "eval_seeds": seeds, "lift": FLAGS.lift,
           "outer_lr": job.condense.outer_lr, "num_samples": job.condense.num_samples,
-          "loop_seed": LOOP_SEED,
-          "protocol": holdout.study_protocol(protocol, reward_part, selection_part, data.test),
+          "loop_seed": LOOP_SEED, "reward_pairs": FLAGS.reward_pairs,
+          "reward_share": FLAGS.reward_share if FLAGS.reward_pairs == "train" else None,
+          "protocol": holdout.study_protocol(protocol, split.valid, selection_part, data.test),
           "versions": records.versions()}
 
 
 def markdown(result: dict) -> str:
   lines = [f"# Retrain-reward loop from {result['start_set']}: {result['dataset']}, r = "
            f"{result['ratio']:g}, K = {result['num_samples']}, "
-           f"{len(result['eval_seeds'])} evaluator seeds", "",
+           f"{len(result['eval_seeds'])} evaluator seeds, reward on "
+           + ("the reward half of validation" if result["reward_pairs"] == "valid" else
+              f"{result['reward_share']:g} of the training pairs"), "",
            "| outer step | start's pairs kept | samples' reward at this step | "
            "the set's reward (reward part) | selection NDCG@10 | "
            "test NDCG@10 (± std over seeds) |", "|---:|---:|---:|---:|---:|---:|"]
