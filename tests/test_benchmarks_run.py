@@ -392,7 +392,8 @@ def test_retrain_loop_rows_budget_and_resume(tmp_path, user_file):
 
 def test_retrain_loop_user_reward_is_the_evaluators_ndcg():
   """The loop's per-user NDCG@10, averaged over the users with target pairs, equals the
-  library evaluator's NDCG@10 on the same model and pairs (run apart: the study's flags)."""
+  library evaluator's NDCG@10 on the same model and pairs, block by block or at once (run
+  apart: the study's flags)."""
   code = """
 import sys
 sys.path.insert(0, "benchmarks/studies")
@@ -404,7 +405,9 @@ from jaxcond.models import evaluate, mf
 data = random_split(synthetic.interactions(40, 60, 900, seed=3), seed=1, ratios=(0.6, 0.2, 0.2))
 params = {"user": np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32),
           "item": np.random.default_rng(1).normal(size=(60, 8)).astype(np.float32)}
-per_user = retrain_loop.user_ndcg(params, data.train, [data.test], data.valid)
+per_user = retrain_loop.user_ndcg(params, data.train, [data.test], data.valid, block=16)
+whole = retrain_loop.user_ndcg(params, data.train, [data.test], data.valid, block=256)
+assert np.array_equal(per_user, whole)  # three blocks of users, then one
 have = data.valid.user_degrees() > 0
 reps = (jax.numpy.asarray(params["user"]), jax.numpy.asarray(params["item"]))
 ref = evaluate.evaluate(mf.score, reps, history=data.train, exclude=(data.train, data.test),
