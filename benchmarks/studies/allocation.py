@@ -14,7 +14,6 @@ every fit is kept under <json's folder>/fits/ and read back on a rerun.
 """
 
 import pathlib
-import sys
 
 import numpy as np
 from absl import app, flags
@@ -22,11 +21,10 @@ from absl import app, flags
 from jaxcond import baselines
 from jaxcond.cli import common, condense
 from jaxcond.condense import holdout
-from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import records
-from jaxcond.data.interactions import DataError
 
-flags.DEFINE_string("json", None, "Where the JSON report goes (allocation.md beside).")
+import study  # benchmarks/studies/study.py, beside this script
+
 flags.DEFINE_list("powers", ["1", "0.75", "0.5"], "Allocation powers: counts ~ |I_u|^power.")
 flags.DEFINE_list("shares", ["0", "0.5"], "Shares of the budget given to pseudo pairs.")
 flags.DEFINE_list("eval_seeds", ["0"], "Evaluator seeds per set.")
@@ -66,10 +64,7 @@ def run(log=print) -> dict:
     raise ValueError(f"--shares must be in [0, 1) and --powers in [0, 2]; got {FLAGS.shares}, "
                      f"{FLAGS.powers}")
   reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
-  fit = holdout.proxy_on(data, reward_part, selection_part, model_name=job.proxy_model,
-                         seed=job.proxy_seed, model_cfg=common.model_config(),
-                         train_cfg=common.train_config())
-  proxy = proxy_lib.tables(job.proxy_model, fit.params, data.train, common.model_config())
+  proxy = study.proxy_tables(data, reward_part, selection_part, job)
   budget = baselines.budget_for(data.train.nnz, job.condense.ratio)
   sets = build_sets(data.train, budget, proxy, shares, powers)
   seeds = [int(s) for s in FLAGS.eval_seeds]
@@ -101,20 +96,5 @@ def markdown(result: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if not FLAGS.json:
-    sys.exit("error: --json=PATH is required")
-  try:
-    FLAGS.output_dir = str(pathlib.Path(FLAGS.json).parent)
-    common.check_output_dir()
-    result = run(log=lambda s: print(s, flush=True))
-  except (DataError, ValueError) as e:
-    sys.exit(f"error: {e}")
-  records.write_report(FLAGS.json, result, markdown(result))
-  print(markdown(result))
-
-
 if __name__ == "__main__":
-  app.run(main)
+  app.run(study.main_of(run, markdown))

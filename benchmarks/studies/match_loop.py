@@ -20,7 +20,6 @@ under <json's folder>/fits/ and read back on a rerun.
 """
 
 import pathlib
-import sys
 import time
 
 import jax
@@ -33,23 +32,14 @@ from jaxcond import baselines
 from jaxcond.cli import common, condense
 from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce, rewards
-from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import records
-from jaxcond.data.interactions import DataError
 
-flags.DEFINE_string("json", None, "Where the JSON report goes (match_loop.md beside).")
+import study  # benchmarks/studies/study.py, beside this script
+
 flags.DEFINE_list("steps", ["0", "50", "100", "200"], "Outer steps whose sets are judged.")
 flags.DEFINE_list("eval_seeds", ["0", "1", "2"], "Evaluator seeds per set.")
 flags.DEFINE_float("lift", 3.0, "How far proxy_top's pairs start above the other logits.")
 FLAGS = common.FLAGS
-
-
-def proxy_tables(data, reward_part, selection_part, job) -> dict:
-  """The proxy (job's model and seed) early-stopped on the reward part: {"user", "item"}."""
-  fit = holdout.proxy_on(data, reward_part, selection_part, model_name=job.proxy_model,
-                         seed=job.proxy_seed, model_cfg=common.model_config(),
-                         train_cfg=common.train_config())
-  return proxy_lib.tables(job.proxy_model, fit.params, data.train, common.model_config())
 
 
 def match_of(train, proxy: dict, n_negatives: int, seed: int) -> rewards.MatchTarget:
@@ -109,7 +99,7 @@ def run(log=print) -> dict:
   data, protocol = common.load_data()
   train, steps = data.train, sorted({int(s) for s in FLAGS.steps})
   reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
-  proxy = proxy_tables(data, reward_part, selection_part, job)
+  proxy = study.proxy_tables(data, reward_part, selection_part, job)
   budget = baselines.budget_for(train.nnz, job.condense.ratio)
   start = baselines.select("proxy_top", train, budget, proxy=proxy, seed=0).train
   start_C = np.isin(train.pair_keys(), start.pair_keys())
@@ -144,22 +134,10 @@ def markdown(result: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if not FLAGS.json:
-    sys.exit("error: --json=PATH is required")
-  try:
-    if any(int(s) < 0 for s in FLAGS.steps) or not FLAGS.lift > 0:
-      raise ValueError(f"--steps must be >= 0 and --lift > 0; got {FLAGS.steps}, {FLAGS.lift}")
-    FLAGS.output_dir = str(pathlib.Path(FLAGS.json).parent)
-    common.check_output_dir()
-    result = run(log=lambda s: print(s, flush=True))
-  except (DataError, ValueError) as e:
-    sys.exit(f"error: {e}")
-  records.write_report(FLAGS.json, result, markdown(result))
-  print(markdown(result))
+def check_flags():
+  if any(int(s) < 0 for s in FLAGS.steps) or not FLAGS.lift > 0:
+    raise ValueError(f"--steps must be >= 0 and --lift > 0; got {FLAGS.steps}, {FLAGS.lift}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(study.main_of(run, markdown, check_flags))

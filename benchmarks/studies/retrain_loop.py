@@ -35,7 +35,6 @@ loop cannot fit them as it fits the few validation pairs. The evaluator is uncha
 import concurrent.futures
 import dataclasses
 import pathlib
-import sys
 import time
 
 import jax
@@ -48,12 +47,11 @@ from jaxcond import baselines, models
 from jaxcond.cli import common, condense
 from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce
-from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import npz, records
-from jaxcond.data.interactions import DataError
 from jaxcond.models import train as train_lib
 
-flags.DEFINE_string("json", None, "Where the JSON report goes (retrain_loop.md beside).")
+import study  # benchmarks/studies/study.py, beside this script
+
 flags.DEFINE_list("steps", ["0", "10", "20"], "Outer steps whose sets are judged.")
 flags.DEFINE_list("eval_seeds", ["0", "1", "2"], "Evaluator seeds per set.")
 flags.DEFINE_string("start_set", "proxy_top", "The heuristic whose set the loop starts from.")
@@ -155,10 +153,7 @@ def run(log=print) -> dict:
   data, protocol = common.load_data()
   train, steps = data.train, sorted({int(s) for s in FLAGS.steps})
   reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
-  fit = holdout.proxy_on(data, reward_part, selection_part, model_name=job.proxy_model,
-                         seed=job.proxy_seed, model_cfg=common.model_config(),
-                         train_cfg=common.train_config())
-  proxy = proxy_lib.tables(job.proxy_model, fit.params, train, common.model_config())
+  proxy = study.proxy_tables(data, reward_part, selection_part, job)
   split, exclude = loop_split(data, reward_part, selection_part)
   pool, budget = split.train, baselines.budget_for(train.nnz, job.condense.ratio)
   start = baselines.select(FLAGS.start_set, pool, budget, proxy=proxy, seed=0).train
@@ -215,25 +210,13 @@ def markdown(result: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if not FLAGS.json:
-    sys.exit("error: --json=PATH is required")
-  try:
-    if any(int(s) < 0 for s in FLAGS.steps) or not FLAGS.lift > 0:
-      raise ValueError(f"--steps must be >= 0 and --lift > 0; got {FLAGS.steps}, {FLAGS.lift}")
-    if FLAGS.start_set not in ("proxy_top", "proxy_top_sqrt"):
-      raise ValueError(f"--start_set must be proxy_top or proxy_top_sqrt (sets of original "
-                       f"pairs), got {FLAGS.start_set!r}")
-    FLAGS.output_dir = str(pathlib.Path(FLAGS.json).parent)
-    common.check_output_dir()
-    result = run(log=lambda s: print(s, flush=True))
-  except (DataError, ValueError) as e:
-    sys.exit(f"error: {e}")
-  records.write_report(FLAGS.json, result, markdown(result))
-  print(markdown(result))
+def check_flags():
+  if any(int(s) < 0 for s in FLAGS.steps) or not FLAGS.lift > 0:
+    raise ValueError(f"--steps must be >= 0 and --lift > 0; got {FLAGS.steps}, {FLAGS.lift}")
+  if FLAGS.start_set not in ("proxy_top", "proxy_top_sqrt"):
+    raise ValueError(f"--start_set must be proxy_top or proxy_top_sqrt (sets of original "
+                     f"pairs), got {FLAGS.start_set!r}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(study.main_of(run, markdown, check_flags))

@@ -1,0 +1,48 @@
+"""What the studies that write one --json report share: their proxy, and their main."""
+
+import pathlib
+import sys
+from typing import Callable
+
+from absl import app, flags
+
+from jaxcond.cli import common
+from jaxcond.condense import holdout
+from jaxcond.condense import proxy as proxy_lib
+from jaxcond.core import records
+from jaxcond.data.interactions import DataError
+
+flags.DEFINE_string("json", None, "Where the study's JSON report goes (its .md beside).")
+FLAGS = common.FLAGS
+
+
+def proxy_tables(data, reward_part, selection_part, job) -> dict:
+  """The proxy (job's model and seed) early-stopped on the reward part, the selection part
+  masked: its {"user", "item"} tables over data.train."""
+  fit = holdout.proxy_on(data, reward_part, selection_part, model_name=job.proxy_model,
+                         seed=job.proxy_seed, model_cfg=common.model_config(),
+                         train_cfg=common.train_config())
+  return proxy_lib.tables(job.proxy_model, fit.params, data.train, common.model_config())
+
+
+def main_of(run: Callable[..., dict], markdown: Callable[[dict], str],
+            check: Callable[[], None] = lambda: None) -> Callable:
+  """The absl main of a study: `check()` the flags (ValueError names the bad one), then
+  `run(log)` with --json's folder as the output folder, and write --json and its .md."""
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not FLAGS.json:
+      sys.exit("error: --json=PATH is required")
+    try:
+      check()
+      FLAGS.output_dir = str(pathlib.Path(FLAGS.json).parent)
+      common.check_output_dir()
+      result = run(log=lambda s: print(s, flush=True))
+    except (DataError, ValueError) as e:
+      sys.exit(f"error: {e}")
+    records.write_report(FLAGS.json, result, markdown(result))
+    print(markdown(result))
+
+  return main
