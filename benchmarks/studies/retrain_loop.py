@@ -49,6 +49,7 @@ from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce
 from jaxcond.core import npz, records
 from jaxcond.models import train as train_lib
+from jaxcond.models import train_many
 
 import study  # benchmarks/studies/study.py, beside this script
 
@@ -104,7 +105,7 @@ def sample_rewards(split, masks_KxC, seed, exclude: tuple) -> np.ndarray:
                         train=subset, exclude_valid=exclude)
     return user_ndcg(fit.params, split.train, list(exclude), split.valid)
 
-  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+  with concurrent.futures.ThreadPoolExecutor(train_many.default_workers()) as pool:
     return np.stack(list(pool.map(one, np.asarray(masks_KxC))))
 
 
