@@ -511,3 +511,47 @@ def test_retrain_loop_on_held_out_training_pairs_keeps_none_of_them(tmp_path, us
     assert not held_keys & set(zip(got["users"].tolist(), got["items"].tolist()))
     assert 0 <= row["reward_part"] <= 1
   assert "0.3 of the training pairs" in out.with_suffix(".md").read_text()
+
+
+def test_retrain_loop_feature_logits_start_at_the_start_and_learn_theta(tmp_path, user_file):
+  out = tmp_path / "rl" / "retrain_loop.json"
+  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
+          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
+          "--steps=0,3", "--eval_seeds=0", "--num_samples=2", "--max_epochs=2",
+          "--min_epochs=0", "--dim=8", "--outer_lr=2", "--logits=features",
+          f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
+  proc = subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  first, last = rep["rows"]
+  assert first["theta"] == [0.0] * len(rep["features"]) and first["start_kept"] == 1.0
+  assert any(t != 0 for t in last["theta"]) and last["pairs"] == rep["budget"]
+
+
+def test_pair_features_rank_and_scaling_match_a_loop_over_users():
+  """The rank column against a plain per-user sort; every column z-scored."""
+  code = """
+import sys
+sys.path.insert(0, "benchmarks/studies")
+import numpy as np
+import retrain_loop
+from jaxcond.data import synthetic
+pool = synthetic.interactions(30, 50, 700, seed=2)
+rng = np.random.default_rng(0)
+proxy = {"user": rng.normal(size=(30, 4)).astype(np.float32),
+         "item": rng.normal(size=(50, 4)).astype(np.float32)}
+x = retrain_loop.pair_features(pool, proxy)
+ref = np.empty(pool.nnz)
+for u in range(30):
+  lo, hi = pool.indptr[u], pool.indptr[u + 1]
+  s = proxy["user"][u] @ proxy["item"][pool.indices[lo:hi]].T
+  ref[lo:hi] = np.argsort(np.argsort(-s, kind="stable"), kind="stable") / (hi - lo)
+ref = (ref - ref.mean()) / ref.std()
+print(np.abs(x[:, 1] - ref).max(), np.abs(x.mean(0)).max(), np.abs(x.std(0) - 1).max())
+"""
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  rank_err, mean_err, std_err = map(float, proc.stdout.strip().splitlines()[-1].split())
+  assert rank_err < 1e-5 and mean_err < 1e-5 and std_err < 1e-4

@@ -47,6 +47,7 @@ from jaxcond import baselines, models
 from jaxcond.cli import common, condense
 from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce
+from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import npz, records
 from jaxcond.models import train as train_lib
 from jaxcond.models import train_many
@@ -61,6 +62,9 @@ flags.DEFINE_enum("reward_pairs", "valid", ["valid", "train"],
                   "What the loop's reward is scored on: valid, the reward half of each user's "
                   "validation pairs; train, --reward_share of each user's training pairs, "
                   "which the sets may then not hold.")
+flags.DEFINE_enum("logits", "pair", ["pair", "features"],
+                  "pair: one free keep logit per pair; features: the start's lift plus a "
+                  "linear function of FEATURES, whose weights the loop learns.")
 flags.DEFINE_float("reward_share", 0.2, "With --reward_pairs=train, the share of each user's "
                    "training pairs held out as the reward part.")
 FLAGS = common.FLAGS
@@ -109,19 +113,45 @@ def sample_rewards(split, masks_KxC, seed, exclude: tuple) -> np.ndarray:
     return np.stack(list(pool.map(one, np.asarray(masks_KxC))))
 
 
-def run_loop(split, exclude, start_C, budget, steps, job, log) -> tuple:
-  """({step: bool keep_C}, {step: mean sampled reward}) of the loop's top-budget sets over
-  split.train's pairs, rewarded on split.valid."""
+FEATURES = ("proxy score", "proxy rank in user", "log item degree", "log user degree")
+
+
+def pair_features(pool, proxy: dict) -> np.ndarray:
+  """[C, len(FEATURES)] float32, each column z-scored over the pool's pairs; the rank is a
+  pair's place among its user's pairs by proxy score over the user's degree (0 is best)."""
+  users_C = pool.users()
+  score_C = proxy_lib.scores_of(proxy, users_C, pool.indices)
+  order = np.lexsort((-score_C, users_C))
+  rank_C = np.empty(pool.nnz)
+  rank_C[order] = np.arange(pool.nnz) - np.repeat(pool.indptr[:-1], pool.user_degrees())
+  cols = [score_C, rank_C / pool.user_degrees()[users_C],
+          np.log1p(pool.item_degrees()[pool.indices]), np.log1p(pool.user_degrees()[users_C])]
+  x_CxF = np.stack(cols, 1).astype(np.float64)
+  return ((x_CxF - x_CxF.mean(0)) / np.maximum(x_CxF.std(0), 1e-12)).astype(np.float32)
+
+
+def run_loop(split, exclude, start_C, budget, steps, job, log, features_CxF=None) -> tuple:
+  """({step: bool keep_C}, {step: mean sampled reward}, {step: theta or None}) of the loop's
+  top-budget sets over split.train's pairs, rewarded on split.valid. The logits are free
+  per pair, or with `features_CxF` the start's lift plus features_CxF @ theta (theta
+  from 0): the pair estimate reaches theta by the chain rule (jax.vjp)."""
   users_C = jnp.asarray(split.train.users())
   n_scored = int((split.valid.user_degrees() > 0).sum())  # the evaluator's mean is over these
+  base_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
+  if features_CxF is None:
+    params, logits_of = base_C, lambda p: p
+  else:
+    x_CxF = jnp.asarray(features_CxF)
+    params, logits_of = jnp.zeros(x_CxF.shape[1]), lambda theta: base_C + x_CxF @ theta
   optimizer = optax.adam(job.condense.outer_lr)
-  logits_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
-  logits_C = logits_C - budget_lib.budget_shift(logits_C, budget)
-  opt_state, key, t0 = optimizer.init(logits_C), jax.random.key(job.seeds[0]), time.perf_counter()
-  sets, sampled = {}, {}
+  opt_state, key, t0 = optimizer.init(params), jax.random.key(job.seeds[0]), time.perf_counter()
+  sets, sampled, thetas = {}, {}, {}
   for s in range(max(steps) + 1):
+    raw_C = logits_of(params)
+    logits_C = raw_C - budget_lib.budget_shift(raw_C, budget)
     if s in steps:
       sets[s] = budget_lib.top_k_mask(np.asarray(logits_C), budget)
+      thetas[s] = None if features_CxF is None else np.asarray(params).tolist()
     if s == max(steps):
       break
     probs_C = jax.nn.sigmoid(logits_C)
@@ -129,15 +159,16 @@ def run_loop(split, exclude, start_C, budget, steps, job, log) -> tuple:
                                        job.condense.num_samples)
     rewards_KxU = sample_rewards(split, masks_KxC, LOOP_SEED + s, exclude)
     grad_C = reinforce.estimate(rewards_KxU, masks_KxC, probs_C, users_C)
-    updates, opt_state = optimizer.update(-grad_C, opt_state, logits_C)  # ascent
-    logits_C = optax.apply_updates(logits_C, updates)
-    logits_C = logits_C - budget_lib.budget_shift(logits_C, budget)
+    grad = jax.vjp(logits_of, params)[1](grad_C)[0]
+    updates, opt_state = optimizer.update(-grad, opt_state, params)  # ascent
+    params = optax.apply_updates(params, updates)
     sampled[s] = float(rewards_KxU.sum(1).mean() / max(n_scored, 1))
-    top_C = budget_lib.top_k_mask(np.asarray(logits_C), budget)
+    top_C = budget_lib.top_k_mask(np.asarray(logits_of(params)), budget)
+    theta = "" if features_CxF is None else f", theta {np.round(np.asarray(params), 3)}"
     log(f"step {s + 1}: samples' mean reward {sampled[s]:.4f} (NDCG@10 on the reward part), "
-        f"{np.mean(top_C[start_C]):.3f} of the start in the top set, "
+        f"{np.mean(top_C[start_C]):.3f} of the start in the top set{theta}, "
         f"{time.perf_counter() - t0:.0f}s")
-  return sets, sampled
+  return sets, sampled, thetas
 
 
 def loop_split(data, reward_part, selection_part) -> tuple:
@@ -162,7 +193,9 @@ def run(log=print) -> dict:
   if start_C.sum() != start.nnz:
     raise ValueError(f"--start_set={FLAGS.start_set} holds pairs outside the training "
                      "pairs (pseudo pairs): the loop keeps original pairs only")
-  sets, sampled = run_loop(split, exclude, start_C, budget, steps, job, log)
+  features_CxF = pair_features(pool, proxy) if FLAGS.logits == "features" else None
+  sets, sampled, thetas = run_loop(split, exclude, start_C, budget, steps, job, log,
+                                   features_CxF)
   out = pathlib.Path(FLAGS.json).parent
   subsets = {f"step{s}": pool.subset(keep) for s, keep in sets.items()}
   kept = {**subsets, **({"reward_part": split.valid} if FLAGS.reward_pairs == "train" else {})}
@@ -179,7 +212,7 @@ def run(log=print) -> dict:
       log=log)}
   rows = [{"step": s, "pairs": int(sets[s].sum()),
            "start_kept": float(np.mean(sets[s][start_C])),
-           "sampled_reward": sampled.get(s),
+           "sampled_reward": sampled.get(s), "theta": thetas[s],
            "reward_part": evals["reward_fits"][f"step{s}"]["selection"][0],
            "selection": evals["fits"][f"step{s}"]["selection"],
            "test": evals["fits"][f"step{s}"]["test"]}
@@ -187,7 +220,8 @@ def run(log=print) -> dict:
   return {"dataset": FLAGS.dataset, "ratio": job.condense.ratio, "budget": budget,
           "start_set": FLAGS.start_set, "rows": rows, "eval_seeds": seeds, "lift": FLAGS.lift,
           "outer_lr": job.condense.outer_lr, "num_samples": job.condense.num_samples,
-          "loop_seed": LOOP_SEED, "reward_pairs": FLAGS.reward_pairs,
+          "loop_seed": LOOP_SEED, "reward_pairs": FLAGS.reward_pairs, "logits": FLAGS.logits,
+          "features": list(FEATURES) if FLAGS.logits == "features" else None,
           "reward_share": FLAGS.reward_share if FLAGS.reward_pairs == "train" else None,
           "protocol": holdout.study_protocol(protocol, split.valid, selection_part, data.test),
           "versions": records.versions()}
