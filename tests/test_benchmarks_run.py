@@ -488,13 +488,16 @@ def test_allocation_study_sets_and_resume(tmp_path):
   assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--powers" in bad.stderr
 
 
-def test_retrain_loop_on_held_out_training_pairs_keeps_none_of_them(tmp_path, user_file):
+def test_retrain_loop_on_held_out_training_pairs_with_feature_logits(tmp_path, user_file):
+  """--reward_pairs=train: no set keeps a reward pair; --logits=features: theta starts at 0
+  (the start's set) and moves."""
   out = tmp_path / "rl" / "retrain_loop.json"
   args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
           f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
           "--steps=0,2", "--eval_seeds=0", "--num_samples=2", "--max_epochs=2",
-          "--min_epochs=0", "--dim=8", "--outer_lr=3", "--reward_pairs=train",
-          "--reward_share=0.3", f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
+          "--min_epochs=0", "--dim=8", "--outer_lr=2", "--reward_pairs=train",
+          "--reward_share=0.3", "--logits=features", f"--cache_dir={tmp_path / 'cache'}",
+          f"--json={out}"]
   proc = subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
                         capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr
@@ -504,29 +507,15 @@ def test_retrain_loop_on_held_out_training_pairs_keeps_none_of_them(tmp_path, us
   assert len(held_keys) == held["users"].size == rep["protocol"]["reward_pairs"]
   n_train = rep["budget"] / 0.25  # 500 training pairs; per user 0.3 of them on average
   assert 0.25 * n_train < held["users"].size < 0.35 * n_train
-  assert rep["rows"][1]["start_kept"] < 1.0  # the loop moved
+  first, last = rep["rows"]
+  assert first["theta"] == [0.0] * len(rep["features"]) and first["start_kept"] == 1.0
+  assert any(t != 0 for t in last["theta"])
   for row in rep["rows"]:
     got, _ = npz.load_arrays(out.parent / "sets" / f"step{row['step']}.npz")
     assert got["users"].size == rep["budget"] == row["pairs"]
     assert not held_keys & set(zip(got["users"].tolist(), got["items"].tolist()))
     assert 0 <= row["reward_part"] <= 1
   assert "0.3 of the training pairs" in out.with_suffix(".md").read_text()
-
-
-def test_retrain_loop_feature_logits_start_at_the_start_and_learn_theta(tmp_path, user_file):
-  out = tmp_path / "rl" / "retrain_loop.json"
-  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
-          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
-          "--steps=0,3", "--eval_seeds=0", "--num_samples=2", "--max_epochs=2",
-          "--min_epochs=0", "--dim=8", "--outer_lr=2", "--logits=features",
-          f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
-  proc = subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
-                        capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr
-  rep = json.loads(out.read_text())
-  first, last = rep["rows"]
-  assert first["theta"] == [0.0] * len(rep["features"]) and first["start_kept"] == 1.0
-  assert any(t != 0 for t in last["theta"]) and last["pairs"] == rep["budget"]
 
 
 def test_pair_features_rank_and_scaling_match_a_loop_over_users():
@@ -555,3 +544,16 @@ print(np.abs(x[:, 1] - ref).max(), np.abs(x.mean(0)).max(), np.abs(x.std(0) - 1)
   assert proc.returncode == 0, proc.stderr
   rank_err, mean_err, std_err = map(float, proc.stdout.strip().splitlines()[-1].split())
   assert rank_err < 1e-5 and mean_err < 1e-5 and std_err < 1e-4
+
+
+def test_study_main_refuses_a_missing_json_and_a_bad_flag(tmp_path, user_file):
+  """benchmarks/studies/study.py's main_of, through two of the studies that use it."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  script = str(ROOT / "benchmarks" / "studies" / "retrain_loop.py")
+  base = [sys.executable, script, f"--dataset={user_file}", "--columns=who,what"]
+  no_json = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert no_json.returncode != 0 and "--json=PATH is required" in no_json.stderr
+  bad = subprocess.run(base + ["--lift=0", f"--json={tmp_path / 'r.json'}"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+  assert bad.returncode != 0 and "--lift > 0" in bad.stderr
+  assert not (tmp_path / "r.json").exists()

@@ -30,6 +30,7 @@ With --reward_pairs=train the reward part is instead --reward_share of each user
 pairs (seed 1), which the start and the loop may then not keep: about 3 times as many pairs
 as validation's reward half on ML-1M, from the distribution test is drawn from, so that the
 loop cannot fit them as it fits the few validation pairs. The evaluator is unchanged.
+With --logits=features the loop learns 4 weights (FEATURES) instead of a logit per pair.
 """
 
 import concurrent.futures
