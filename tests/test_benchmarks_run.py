@@ -547,7 +547,7 @@ print(np.abs(x[:, 1] - ref).max(), np.abs(x.mean(0)).max(), np.abs(x.std(0) - 1)
 
 
 def test_study_main_refuses_a_missing_json_and_a_bad_flag(tmp_path, user_file):
-  """benchmarks/studies/study.py's main_of, through two of the studies that use it."""
+  """benchmarks/studies/study.py's main_of, through retrain_loop.py, one study that uses it."""
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   script = str(ROOT / "benchmarks" / "studies" / "retrain_loop.py")
   base = [sys.executable, script, f"--dataset={user_file}", "--columns=who,what"]
