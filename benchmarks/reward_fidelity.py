@@ -48,10 +48,12 @@ from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import condenser, holdout, rewards
 from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import records
-from jaxcond.data.interactions import DataError, Interactions
+from jaxcond.data.interactions import Interactions
 from jaxcond.report import summary
 
-flags.DEFINE_string("json", None, "Where the JSON report goes (fidelity.md and .png beside).")
+sys.path.insert(0, str(pathlib.Path(__file__).parent / "studies"))
+import study  # noqa: E402  benchmarks/studies/study.py: the studies' shared main
+
 flags.DEFINE_list("eval_seeds", ["0", "1", "2"], "Evaluator seeds per set.")
 flags.DEFINE_float("reward_share", 0.5, "Share of each user's validation pairs the rewards "
                    "read; the rest is the selection part.")
@@ -399,25 +401,16 @@ def run(log=print) -> dict:
           "versions": records.versions()}
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if not FLAGS.json:
-    sys.exit("error: --json=PATH is required")
-  try:
-    if not 0 < FLAGS.reward_share < 1:
-      raise ValueError(f"--reward_share must be in (0, 1), got {FLAGS.reward_share}")
-    FLAGS.output_dir = str(pathlib.Path(FLAGS.json).parent)
-    common.check_output_dir()
-    result = run(log=lambda s: print(s, flush=True))
-  except (DataError, ValueError, FloatingPointError) as e:
-    sys.exit(f"error: {e}")
-  path = pathlib.Path(FLAGS.json)
-  records.write_report(path, result, markdown(result))
+def check_flags() -> None:
+  if not 0 < FLAGS.reward_share < 1:
+    raise ValueError(f"--reward_share must be in (0, 1), got {FLAGS.reward_share}")
+
+
+def write_figure(result: dict, path: pathlib.Path) -> None:
   figure(result, path.with_suffix(".png"))
-  print(markdown(result))
   print(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(study.main_of(run, markdown, check_flags, errors=(FloatingPointError,),
+                        after_write=write_figure))

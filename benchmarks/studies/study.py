@@ -26,9 +26,14 @@ def proxy_tables(data, reward_part, selection_part, job) -> dict:
 
 
 def main_of(run: Callable[..., dict], markdown: Callable[[dict], str],
-            check: Callable[[], None] = lambda: None) -> Callable:
+            check: Callable[[], None] = lambda: None, errors: tuple = (),
+            after_write: Callable[[dict, pathlib.Path], None] = lambda result, path: None
+            ) -> Callable:
   """The absl main of a study: `check()` the flags (ValueError names the bad one), then
-  `run(log)` with --json's folder as the output folder, and write --json and its .md."""
+  `run(log)` with --json's folder as the output folder, and write --json and its .md.
+
+  `errors` are further exceptions reported as a one-line error; `after_write(result,
+  path)` writes what else the study draws beside --json."""
 
   def main(argv):
     if len(argv) > 1:
@@ -40,9 +45,10 @@ def main_of(run: Callable[..., dict], markdown: Callable[[dict], str],
       FLAGS.output_dir = str(pathlib.Path(FLAGS.json).parent)
       common.check_output_dir()
       result = run(log=lambda s: print(s, flush=True))
-    except (DataError, ValueError) as e:
+    except (DataError, ValueError, *errors) as e:
       sys.exit(f"error: {e}")
     records.write_report(FLAGS.json, result, markdown(result))
+    after_write(result, pathlib.Path(FLAGS.json))
     print(markdown(result))
 
   return main
