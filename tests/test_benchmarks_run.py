@@ -408,6 +408,19 @@ params = {"user": np.random.default_rng(0).normal(size=(40, 8)).astype(np.float3
 per_user = retrain_loop.user_ndcg(params, data.train, [data.test], data.valid, block=16)
 whole = retrain_loop.user_ndcg(params, data.train, [data.test], data.valid, block=256)
 assert np.array_equal(per_user, whole)  # three blocks of users, then one
+_, per_item = retrain_loop.ndcg_parts(params, data.train, [data.test], data.valid, block=16)
+assert np.isclose(per_item.sum(), per_user.sum()) and (per_item >= 0).all()
+# an item's share by hand: the items each user's top 10 hits, at their discount
+scores = params["user"] @ params["item"].T
+known = (data.train.to_csr() + data.test.to_csr()).toarray() > 0
+hand = np.zeros(60)
+for u in np.flatnonzero(data.valid.user_degrees() > 0):
+  top = np.argsort(-np.where(known[u], -np.inf, scores[u]), kind="stable")[:10]
+  held = set(data.valid.indices[data.valid.indptr[u]:data.valid.indptr[u + 1]].tolist())
+  ideal = sum(1 / np.log2(j + 2) for j in range(min(len(held), 10)))
+  for j, i in enumerate(top):
+    hand[i] += (i in held) / np.log2(j + 2) / ideal
+assert np.allclose(per_item, hand)
 have = data.valid.user_degrees() > 0
 reps = (jax.numpy.asarray(params["user"]), jax.numpy.asarray(params["item"]))
 ref = evaluate.evaluate(mf.score, reps, history=data.train, exclude=(data.train, data.test),
@@ -490,13 +503,14 @@ def test_allocation_study_sets_and_resume(tmp_path):
 
 def test_retrain_loop_on_held_out_training_pairs_with_feature_logits(tmp_path, user_file):
   """--reward_pairs=train: no set keeps a reward pair; --logits=features: theta starts at 0
-  (the start's set) and moves."""
+  (the start's set) and moves, here with --item_credit."""
   out = tmp_path / "rl" / "retrain_loop.json"
   args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
           f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
           "--steps=0,2", "--eval_seeds=0", "--num_samples=2", "--max_epochs=2",
           "--min_epochs=0", "--dim=8", "--outer_lr=2", "--reward_pairs=train",
-          "--reward_share=0.3", "--logits=features", f"--cache_dir={tmp_path / 'cache'}",
+          "--reward_share=0.3", "--logits=features", "--item_credit",
+          f"--cache_dir={tmp_path / 'cache'}",
           f"--json={out}"]
   proc = subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
                         capture_output=True, text=True, timeout=600)
@@ -515,7 +529,9 @@ def test_retrain_loop_on_held_out_training_pairs_with_feature_logits(tmp_path, u
     assert got["users"].size == rep["budget"] == row["pairs"]
     assert not held_keys & set(zip(got["users"].tolist(), got["items"].tolist()))
     assert 0 <= row["reward_part"] <= 1
-  assert "0.3 of the training pairs" in out.with_suffix(".md").read_text()
+  assert rep["item_credit"]
+  assert "0.3 of the training pairs, pairs credited with their user's and their item's" in \
+      out.with_suffix(".md").read_text()
 
 
 def test_pair_features_rank_and_scaling_match_a_loop_over_users():

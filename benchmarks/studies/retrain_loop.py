@@ -31,6 +31,9 @@ pairs (seed 1), which the start and the loop may then not keep: about 3 times as
 as validation's reward half on ML-1M, from the distribution test is drawn from, so that the
 loop cannot fit them as it fits the few validation pairs. The evaluator is unchanged.
 With --logits=features the loop learns 4 weights (FEATURES) instead of a logit per pair.
+With --item_credit a pair is also credited with its item's share of the sample's
+reward (the NDCG its hits score, summed over users; leave-one-out baseline per item), so
+that the loop sees what keeping a pair does for the other users who hold out its item.
 """
 
 import concurrent.futures
@@ -66,6 +69,8 @@ flags.DEFINE_enum("reward_pairs", "valid", ["valid", "train"],
 flags.DEFINE_enum("logits", "pair", ["pair", "features"],
                   "pair: one free keep logit per pair; features: the start's lift plus a "
                   "linear function of FEATURES, whose weights the loop learns.")
+flags.DEFINE_bool("item_credit", False, "Credit a pair with its item's share of the reward "
+                  "(the NDCG its hits score for every user) as well as its user's.")
 flags.DEFINE_float("reward_share", 0.2, "With --reward_pairs=train, the share of each user's "
                    "training pairs held out as the reward part.")
 FLAGS = common.FLAGS
@@ -79,28 +84,36 @@ def _top_items(user_BxD, item_IxD, known_BxI):
   return jax.lax.top_k(scores_BxI, 10)[1]
 
 
-def user_ndcg(params: dict, history, exclude: list, target, block: int = 256) -> np.ndarray:
-  """NDCG@10 of every user on `target` ([n_users], 0 where a user has no target pair),
-  scores user . item with the pairs of `history` and `exclude` ranked last; `block` users
-  at a time, so that memory stays O(block x n_items)."""
+def ndcg_parts(params: dict, history, exclude: list, target, block: int = 256) -> tuple:
+  """(user_U, item_I): every user's NDCG@10 on `target` (0 where a user has no target
+  pair), and each item's share of their sum (the discounted hits it scores, over each
+  hitting user's ideal DCG). Scores are user . item with the pairs of `history` and
+  `exclude` ranked last; `block` users at a time, so memory stays O(block x n_items)."""
   known = sum((x.to_csr() for x in exclude), history.to_csr())
   target_csr, item_IxD = target.to_csr(), jnp.asarray(params["item"])
   discount_K = 1.0 / np.log2(np.arange(10) + 2.0)
   n_target_U = np.minimum(target.user_degrees(), 10)
   ideal_U = np.concatenate([[1.0], np.cumsum(discount_K)])[n_target_U]
-  dcg_U = np.zeros(target.n_users)
+  user_U, item_I = np.zeros(target.n_users), np.zeros(target.n_items)
   for lo in range(0, target.n_users, block):
     rows = slice(lo, min(lo + block, target.n_users))
     top_BxK = np.asarray(_top_items(jnp.asarray(params["user"][rows]), item_IxD,
                                     jnp.asarray(known[rows].toarray() > 0)))
-    hit_BxK = np.take_along_axis(target_csr[rows].toarray() > 0, top_BxK, axis=1)
-    dcg_U[rows] = hit_BxK @ discount_K
-  return np.where(n_target_U > 0, dcg_U / ideal_U, 0.0)
+    gain_BxK = (np.take_along_axis(target_csr[rows].toarray() > 0, top_BxK, axis=1)
+                * discount_K / ideal_U[rows, None])
+    user_U[rows] = gain_BxK.sum(1)
+    np.add.at(item_I, top_BxK.ravel(), gain_BxK.ravel())
+  return user_U, item_I
 
 
-def sample_rewards(split, masks_KxC, seed, exclude: tuple) -> np.ndarray:
-  """[K, n_users]: each user's NDCG@10 on split.valid (the reward part), BPR-MF fitted on
-  each mask over split.train's pairs (step-matched to them), `exclude` masked."""
+def user_ndcg(params: dict, history, exclude: list, target, block: int = 256) -> np.ndarray:
+  """[n_users]: ndcg_parts' per-user NDCG@10."""
+  return ndcg_parts(params, history, exclude, target, block)[0]
+
+
+def sample_rewards(split, masks_KxC, seed, exclude: tuple) -> tuple:
+  """([K, n_users], [K, n_items]): ndcg_parts on split.valid (the reward part) of BPR-MF
+  fitted on each mask over split.train's pairs (step-matched to them), `exclude` masked."""
   model = models.get_model("bpr_mf")
 
   def one(mask_C):
@@ -108,10 +121,11 @@ def sample_rewards(split, masks_KxC, seed, exclude: tuple) -> np.ndarray:
     cfg = train_lib.matched_to(common.train_config(), split.train.nnz, subset.nnz)
     fit = train_lib.fit(model, split, hparams=common.model_config(), cfg=cfg, seed=seed,
                         train=subset, exclude_valid=exclude)
-    return user_ndcg(fit.params, split.train, list(exclude), split.valid)
+    return ndcg_parts(fit.params, split.train, list(exclude), split.valid)
 
   with concurrent.futures.ThreadPoolExecutor(train_many.default_workers()) as pool:
-    return np.stack(list(pool.map(one, np.asarray(masks_KxC))))
+    parts = list(pool.map(one, np.asarray(masks_KxC)))
+  return np.stack([u for u, _ in parts]), np.stack([i for _, i in parts])
 
 
 FEATURES = ("proxy score", "proxy rank in user", "log item degree", "log user degree")
@@ -136,7 +150,7 @@ def run_loop(split, exclude, start_C, budget, steps, job, log, features_CxF=None
   top-budget sets over split.train's pairs, rewarded on split.valid. The logits are free
   per pair, or with `features_CxF` the start's lift plus features_CxF @ theta (theta
   from 0): the pair estimate reaches theta by the chain rule (jax.vjp)."""
-  users_C = jnp.asarray(split.train.users())
+  users_C, items_C = jnp.asarray(split.train.users()), jnp.asarray(split.train.indices)
   n_scored = int((split.valid.user_degrees() > 0).sum())  # the evaluator's mean is over these
   base_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
   if features_CxF is None:
@@ -158,8 +172,10 @@ def run_loop(split, exclude, start_C, budget, steps, job, log, features_CxF=None
     probs_C = jax.nn.sigmoid(logits_C)
     masks_KxC = reinforce.sample_masks(jax.random.fold_in(key, s), probs_C,
                                        job.condense.num_samples)
-    rewards_KxU = sample_rewards(split, masks_KxC, LOOP_SEED + s, exclude)
+    rewards_KxU, rewards_KxI = sample_rewards(split, masks_KxC, LOOP_SEED + s, exclude)
     grad_C = reinforce.estimate(rewards_KxU, masks_KxC, probs_C, users_C)
+    if FLAGS.item_credit:  # the pair's item's share too: its effect on others
+      grad_C = grad_C + reinforce.estimate(rewards_KxI, masks_KxC, probs_C, items_C)
     grad = jax.vjp(logits_of, params)[1](grad_C)[0]
     updates, opt_state = optimizer.update(-grad, opt_state, params)  # ascent
     params = optax.apply_updates(params, updates)
@@ -222,6 +238,7 @@ def run(log=print) -> dict:
           "start_set": FLAGS.start_set, "rows": rows, "eval_seeds": seeds, "lift": FLAGS.lift,
           "outer_lr": job.condense.outer_lr, "num_samples": job.condense.num_samples,
           "loop_seed": LOOP_SEED, "reward_pairs": FLAGS.reward_pairs, "logits": FLAGS.logits,
+          "item_credit": FLAGS.item_credit,
           "features": list(FEATURES) if FLAGS.logits == "features" else None,
           "reward_share": FLAGS.reward_share if FLAGS.reward_pairs == "train" else None,
           "protocol": holdout.study_protocol(protocol, split.valid, selection_part, data.test),
@@ -233,7 +250,9 @@ def markdown(result: dict) -> str:
            f"{result['ratio']:g}, K = {result['num_samples']}, "
            f"{len(result['eval_seeds'])} evaluator seeds, reward on "
            + ("the reward half of validation" if result["reward_pairs"] == "valid" else
-              f"{result['reward_share']:g} of the training pairs"), "",
+              f"{result['reward_share']:g} of the training pairs")
+           + (", pairs credited with their user's and their item's reward"
+              if result.get("item_credit") else ""), "",
            "| outer step | start's pairs kept | samples' reward at this step | "
            "the set's reward (reward part) | selection NDCG@10 | "
            "test NDCG@10 (± std over seeds) |", "|---:|---:|---:|---:|---:|---:|"]
