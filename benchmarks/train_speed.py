@@ -6,6 +6,8 @@ Reports medians of repeated runs, compile time apart:
 - one BPR-MF training epoch over ML-1M (ratings >= 3, 674,674 training pairs, batch 4096,
   d=64) in interactions per second;
 - full-ranking evaluation (valid: train masked) of all ML-1M users;
+- the top 20 of a block of 256 score rows, `lax.top_k` against `topk.top_k` (same process,
+  alternating), at ML-100k's, ML-1M's and Dianping's item counts;
 - optionally (--full_dianping) full-data BPR-MF on Dianping trained to convergence with
   validation every epoch, wall time from the first epoch to the returned best parameters.
 """
@@ -22,7 +24,7 @@ from absl import app, flags
 from jaxcond import models
 from jaxcond.core import records
 from jaxcond.data.pipeline import DataConfig, prepare
-from jaxcond.models import train
+from jaxcond.models import topk, train
 from jaxcond.models.graph import build_graph
 
 flags.DEFINE_string("data_dir", None, "Datasets folder (else $JAXCOND_DATA_DIR).")
@@ -33,6 +35,9 @@ flags.DEFINE_string("full_dataset", "dianping", "Dataset trained to convergence;
                     "go under <name>_full_training.")
 flags.DEFINE_bool("full_dianping", True, "Also time full training to convergence on "
                   "--full_dataset.")
+flags.DEFINE_list("top_k_items", ["1682", "3628", "10207"], "Row lengths (items) at which "
+                  "lax.top_k and topk.top_k are timed on a block of 256 score rows "
+                  "(ML-100k's, ML-1M's and Dianping's item counts).")
 flags.DEFINE_string("json", None, "Write the measurements here.")
 FLAGS = flags.FLAGS
 
@@ -91,6 +96,29 @@ def bench_epoch_and_eval(data, repeats):
   }
 
 
+def bench_top_k(n_items: int, repeats: int, k: int = 20, n_rows: int = 256) -> dict:
+  """Medians of lax.top_k and topk.top_k on one block of random scores (a few masked),
+  both jitted, run alternately; their answers must agree."""
+  rng = np.random.default_rng(n_items)
+  scores = rng.standard_normal((n_rows, n_items)).astype(np.float32)
+  scores[rng.random(scores.shape) < 0.03] = -np.inf
+  scores = jax.device_put(scores)
+  plain = jax.jit(lambda s: jax.lax.top_k(s, k))
+  chunked = jax.jit(lambda s: topk.top_k(s, k))
+  if not np.array_equal(np.asarray(plain(scores)[1]), np.asarray(chunked(scores)[1])):
+    raise AssertionError(f"topk.top_k and lax.top_k disagree at {n_items} items")
+  times = {"lax": [], "topk": []}
+  for _ in range(repeats):
+    for name, fn in (("lax", plain), ("topk", chunked)):
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn(scores))
+      times[name].append(time.perf_counter() - t0)
+  lax_s, topk_s = float(np.median(times["lax"])), float(np.median(times["topk"]))
+  return {"n_items": n_items, "rows": n_rows, "k": k, "chunked": topk.chunked(n_items, k),
+          "lax_top_k_median_seconds": lax_s, "topk_median_seconds": topk_s,
+          "ratio": topk_s / lax_s}
+
+
 def bench_full_training(data):
   """Wall time to the returned best parameters, then their test figures (full ranking,
   train and valid masked; not timed)."""
@@ -122,6 +150,11 @@ def main(argv):
         f"{r['epoch_first_call_seconds']:.2f}s with compile)")
   print(f"{name} full-ranking evaluation of {r['eval_users']} users: "
         f"{r['eval_median_seconds']:.3f}s median (first call {r['eval_first_call_seconds']:.2f}s)")
+  out["top_k"] = [bench_top_k(int(n), max(FLAGS.repeats, 21)) for n in FLAGS.top_k_items]
+  for r in out["top_k"]:
+    print(f"top 20 of 256 rows of {r['n_items']} scores: lax.top_k "
+          f"{r['lax_top_k_median_seconds'] * 1e3:.2f} ms, topk.top_k "
+          f"{r['topk_median_seconds'] * 1e3:.2f} ms ({r['ratio']:.2f}x)")
   if FLAGS.full_dianping:
     name = _name(FLAGS.full_dataset)
     data, protocol = prepare(DataConfig(dataset=FLAGS.full_dataset, data_dir=FLAGS.data_dir,

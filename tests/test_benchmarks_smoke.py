@@ -112,8 +112,12 @@ def test_merge_reports_of_split_seeds_equals_the_run_of_all_seeds(tmp_path, syn_
 def test_train_speed_names_its_datasets_and_counts_interactions(tmp_path, syn_csv):
   out = tmp_path / "train_speed.json"
   _python("benchmarks/train_speed.py", f"--epoch_dataset={syn_csv}",
-          f"--full_dataset={syn_csv}", "--repeats=2", f"--json={out}")
+          f"--full_dataset={syn_csv}", "--repeats=2", "--top_k_items=200,2600",
+          f"--json={out}")
   rec = json.loads(out.read_text())
+  assert [(r["n_items"], r["chunked"]) for r in rec["top_k"]] == [(200, False), (2600, True)]
+  for r in rec["top_k"]:
+    assert r["ratio"] == pytest.approx(r["topk_median_seconds"] / r["lax_top_k_median_seconds"])
   epoch, full = rec["syn"], rec["syn_full_training"]
   assert epoch["interactions_per_second"] == pytest.approx(
       epoch["train_pairs"] / epoch["epoch_median_seconds"])

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcond.data.interactions import DataError, Interactions
+from jaxcond.models import topk
 
 
 class Pool(NamedTuple):
@@ -101,7 +102,7 @@ def top_unseen(score_block, train: Interactions, k_U: np.ndarray, *,
   def top(users_B, rows_E, cols_E):
     s = score_block(users_B)
     s = s.at[rows_E, cols_E].set(-jnp.inf, mode="drop")
-    return jax.lax.top_k(s, k_max)[1]
+    return topk.top_k(s, k_max)[1]
 
   users_out, items_out = [], []
   for start in range(0, train.n_users, block_users):

@@ -3,7 +3,7 @@
 Users are scored in blocks of `block_users`: per block the host cuts the COO
 coordinates of history / exclude / target pairs straight from the CSR, and one
 jitted function scatters them into dense [B, I] blocks, scores, masks, takes
-`lax.top_k` and returns per-user metric values. Memory is bounded by B x I.
+`topk.top_k` and returns per-user metric values. Memory is bounded by B x I.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxcond.core import sharding
 from jaxcond.data.interactions import Interactions
+from jaxcond.models import topk
 
 METRICS = ("recall", "ndcg", "hit", "precision")
 DEFAULT_KS = (5, 10, 20)
@@ -176,7 +177,7 @@ def _block_values(eval_params, users_B, hist_rows_H, hist_items_H, excl_rows_E,
   # Scattering -inf straight into the scores beats a dense mask + where.
   scores_BxI = scores_BxI.at[excl_rows_E, excl_items_E].set(-jnp.inf, mode="drop")
   k_max = min(max(ks), n_items)
-  _, top_BxK = jax.lax.top_k(scores_BxI, k_max)
+  _, top_BxK = topk.top_k(scores_BxI, k_max)
   hits_BxK = jnp.take_along_axis(target_BxI, top_BxK, axis=1).astype(jnp.float32)
 
   n_target_B = target_BxI.sum(axis=1).astype(jnp.float32)
