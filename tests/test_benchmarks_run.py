@@ -534,6 +534,53 @@ def test_retrain_loop_on_held_out_training_pairs_with_feature_logits(tmp_path, u
       out.with_suffix(".md").read_text()
 
 
+def test_retrain_loop_rotating_reward_pairs(tmp_path, user_file):
+  """--reward_pairs=rotating: each step holds out a fresh share of the training pairs,
+  which that step fits without and is rewarded on; the sets may hold any training pair."""
+  out = tmp_path / "rl" / "retrain_loop.json"
+  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
+          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
+          "--steps=0,2", "--eval_seeds=0", "--num_samples=2", "--max_epochs=2",
+          "--min_epochs=0", "--dim=8", "--outer_lr=3", "--reward_pairs=rotating",
+          "--reward_share=0.3", f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
+  proc = subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  assert rep["reward_pairs"] == "rotating" and rep["reward_share"] == 0.3
+  assert rep["rotating_seed"] == 1000 and not (out.parent / "sets" / "reward_part.npz").exists()
+  first, last = rep["rows"]
+  assert first["start_kept"] == 1.0 and last["start_kept"] < 1.0  # lr 3 swaps pairs
+  assert first["pairs"] == last["pairs"] == rep["budget"]
+  assert "(a fresh share each step" in out.with_suffix(".md").read_text()
+  code = """
+import sys
+sys.path.insert(0, "benchmarks/studies")
+import numpy as np
+import retrain_loop
+from jaxcond.cli import common
+from jaxcond.data import synthetic
+from jaxcond.data.split import random_split
+from jaxcond.condense import holdout
+common.FLAGS(["x", "--reward_pairs=rotating", "--reward_share=0.3"])
+data = random_split(synthetic.interactions(40, 60, 900, seed=3), seed=1, ratios=(0.6, 0.2, 0.2))
+reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
+split_of = retrain_loop.rotating_split_of(data, reward_part, selection_part)
+held = []
+for s in (0, 1):
+  split, exclude, fitted_C = split_of(s)
+  keys = data.train.pair_keys()
+  assert np.array_equal(split.train.pair_keys(), keys[fitted_C])  # in the pool's order
+  assert np.array_equal(np.sort(split.valid.pair_keys()), np.sort(keys[~fitted_C]))
+  assert exclude[0] is data.valid
+  held.append(~fitted_C)
+assert 0.2 < held[0].mean() < 0.4 and (held[0] != held[1]).any()  # a fresh share each step
+"""
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=300)
+  assert proc.returncode == 0, proc.stderr
+
+
 def test_pair_features_rank_and_scaling_match_a_loop_over_users():
   """The rank column against a plain per-user sort; every column z-scored."""
   code = """

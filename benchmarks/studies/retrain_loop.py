@@ -31,6 +31,11 @@ pairs (seed 1), which the start and the loop may then not keep: about 3 times as
 as validation's reward half on ML-1M, from the distribution test is drawn from, so that the
 loop cannot fit them as it fits the few validation pairs. The evaluator is unchanged.
 With --logits=features the loop learns 4 weights (FEATURES) instead of a logit per pair.
+With --reward_pairs=rotating the held-out share is drawn afresh at every step (seed
+ROTATING_SEED + step) from all training pairs, which the sets may then hold: a step's
+samples are fitted without that step's share, and only the pairs they could hold are
+credited. A fixed set of reward pairs can be fitted by a loop with a logit per pair; a
+share that changes every step cannot.
 With --item_credit a pair is also credited with its item's share of the sample's
 reward (the NDCG its hits score, summed over users; leave-one-out baseline per item), so
 that the loop sees what keeping a pair does for the other users who hold out its item.
@@ -62,10 +67,11 @@ flags.DEFINE_list("steps", ["0", "10", "20"], "Outer steps whose sets are judged
 flags.DEFINE_list("eval_seeds", ["0", "1", "2"], "Evaluator seeds per set.")
 flags.DEFINE_string("start_set", "proxy_top", "The heuristic whose set the loop starts from.")
 flags.DEFINE_float("lift", 4.0, "How far the start's pairs start above the other logits.")
-flags.DEFINE_enum("reward_pairs", "valid", ["valid", "train"],
+flags.DEFINE_enum("reward_pairs", "valid", ["valid", "train", "rotating"],
                   "What the loop's reward is scored on: valid, the reward half of each user's "
                   "validation pairs; train, --reward_share of each user's training pairs, "
-                  "which the sets may then not hold.")
+                  "which the sets may then not hold; rotating, a fresh --reward_share of them "
+                  "at every step, which that step's samples may not hold.")
 flags.DEFINE_enum("logits", "pair", ["pair", "features"],
                   "pair: one free keep logit per pair; features: the start's lift plus a "
                   "linear function of FEATURES, whose weights the loop learns.")
@@ -145,13 +151,15 @@ def pair_features(pool, proxy: dict) -> np.ndarray:
   return ((x_CxF - x_CxF.mean(0)) / np.maximum(x_CxF.std(0), 1e-12)).astype(np.float32)
 
 
-def run_loop(split, exclude, start_C, budget, steps, job, log, features_CxF=None) -> tuple:
+def run_loop(pool, split_of, start_C, budget, steps, job, log, features_CxF=None) -> tuple:
   """({step: bool keep_C}, {step: mean sampled reward}, {step: theta or None}) of the loop's
-  top-budget sets over split.train's pairs, rewarded on split.valid. The logits are free
+  top-budget sets over the `pool`'s pairs. Step s's samples are fitted and rewarded as
+  split_of(s) = (split, exclude, fitted_C) gives: on their pairs of split.train (the
+  pool's pairs where fitted_C; None: all of them), scored on split.valid; a pair outside
+  fitted_C gets no credit at that step (its mask reaches no fit). The logits are free
   per pair, or with `features_CxF` the start's lift plus features_CxF @ theta (theta
   from 0): the pair estimate reaches theta by the chain rule (jax.vjp)."""
-  users_C, items_C = jnp.asarray(split.train.users()), jnp.asarray(split.train.indices)
-  n_scored = int((split.valid.user_degrees() > 0).sum())  # the evaluator's mean is over these
+  users_C, items_C = jnp.asarray(pool.users()), jnp.asarray(pool.indices)
   base_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
   if features_CxF is None:
     params, logits_of = base_C, lambda p: p
@@ -172,13 +180,18 @@ def run_loop(split, exclude, start_C, budget, steps, job, log, features_CxF=None
     probs_C = jax.nn.sigmoid(logits_C)
     masks_KxC = reinforce.sample_masks(jax.random.fold_in(key, s), probs_C,
                                        job.condense.num_samples)
-    rewards_KxU, rewards_KxI = sample_rewards(split, masks_KxC, LOOP_SEED + s, exclude)
+    split, exclude, fitted_C = split_of(s)
+    fitted_masks = masks_KxC if fitted_C is None else np.asarray(masks_KxC)[:, fitted_C]
+    rewards_KxU, rewards_KxI = sample_rewards(split, fitted_masks, LOOP_SEED + s, exclude)
     grad_C = reinforce.estimate(rewards_KxU, masks_KxC, probs_C, users_C)
     if FLAGS.item_credit:  # the pair's item's share too: its effect on others
       grad_C = grad_C + reinforce.estimate(rewards_KxI, masks_KxC, probs_C, items_C)
+    if fitted_C is not None:
+      grad_C = jnp.where(fitted_C, grad_C, 0.0)
     grad = jax.vjp(logits_of, params)[1](grad_C)[0]
     updates, opt_state = optimizer.update(-grad, opt_state, params)  # ascent
     params = optax.apply_updates(params, updates)
+    n_scored = int((split.valid.user_degrees() > 0).sum())  # the evaluator's mean's users
     sampled[s] = float(rewards_KxU.sum(1).mean() / max(n_scored, 1))
     top_C = budget_lib.top_k_mask(np.asarray(logits_of(params)), budget)
     theta = "" if features_CxF is None else f", theta {np.round(np.asarray(params), 3)}"
@@ -188,13 +201,29 @@ def run_loop(split, exclude, start_C, budget, steps, job, log, features_CxF=None
   return sets, sampled, thetas
 
 
-def loop_split(data, reward_part, selection_part) -> tuple:
+ROTATING_SEED = 1_000  # with --reward_pairs=rotating, step s holds out with seed 1000 + s
+
+
+def loop_split(data, reward_part, selection_part, held_out_seed: int = 1) -> tuple:
   """(split, exclude) of the loop's fits: split.train the pairs it may keep, split.valid
-  the pairs its reward is scored on, `exclude` masked besides split.train's."""
+  the pairs its reward is scored on, `exclude` masked besides split.train's. With
+  training pairs as the reward, they are --reward_share of each user's, drawn with
+  `held_out_seed`."""
   if FLAGS.reward_pairs == "valid":
     return dataclasses.replace(data, valid=reward_part), (selection_part,)
-  pool, reward_train = holdout.split_valid(data.train, FLAGS.reward_share, 1)
+  pool, reward_train = holdout.split_valid(data.train, FLAGS.reward_share, held_out_seed)
   return dataclasses.replace(data, train=pool, valid=reward_train), (data.valid,)
+
+
+def rotating_split_of(data, reward_part, selection_part):
+  """split_of for run_loop over all of data.train: step s fits the pairs outside a
+  fresh held-out share (seed ROTATING_SEED + s) and is rewarded on that share."""
+  keys_C = data.train.pair_keys()
+
+  def split_of(s):
+    split, exclude = loop_split(data, reward_part, selection_part, ROTATING_SEED + s)
+    return split, exclude, ~np.isin(keys_C, split.valid.pair_keys())
+  return split_of
 
 
 def run(log=print) -> dict:
@@ -203,15 +232,20 @@ def run(log=print) -> dict:
   train, steps = data.train, sorted({int(s) for s in FLAGS.steps})
   reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
   proxy = study.proxy_tables(data, reward_part, selection_part, job)
-  split, exclude = loop_split(data, reward_part, selection_part)
+  split, exclude = loop_split(data, reward_part, selection_part)  # the reward_fits' split
   pool, budget = split.train, baselines.budget_for(train.nnz, job.condense.ratio)
+  def split_of(s):
+    del s
+    return split, exclude, None
+  if FLAGS.reward_pairs == "rotating":  # the sets may hold any training pair
+    pool, split_of = train, rotating_split_of(data, reward_part, selection_part)
   start = baselines.select(FLAGS.start_set, pool, budget, proxy=proxy, seed=0).train
   start_C = np.isin(pool.pair_keys(), start.pair_keys())
   if start_C.sum() != start.nnz:
     raise ValueError(f"--start_set={FLAGS.start_set} holds pairs outside the training "
                      "pairs (pseudo pairs): the loop keeps original pairs only")
   features_CxF = pair_features(pool, proxy) if FLAGS.logits == "features" else None
-  sets, sampled, thetas = run_loop(split, exclude, start_C, budget, steps, job, log,
+  sets, sampled, thetas = run_loop(pool, split_of, start_C, budget, steps, job, log,
                                    features_CxF)
   out = pathlib.Path(FLAGS.json).parent
   subsets = {f"step{s}": pool.subset(keep) for s, keep in sets.items()}
@@ -224,7 +258,9 @@ def run(log=print) -> dict:
       data, subsets, seeds, reward_part, selection_part, out / "fits",
       model_cfg=common.model_config(), train_cfg=common.train_config(), log=log),
            "reward_fits": holdout.saved_scores(  # as the loop scores its samples
-      dataclasses.replace(data, train=pool), subsets, [LOOP_SEED], exclude[0], split.valid,
+      dataclasses.replace(data, train=split.train),
+      {n: x.subset(~np.isin(x.pair_keys(), split.valid.pair_keys())) for n, x in subsets.items()},
+      [LOOP_SEED], exclude[0], split.valid,
       out / "reward_fits", model_cfg=common.model_config(), train_cfg=common.train_config(),
       log=log)}
   rows = [{"step": s, "pairs": int(sets[s].sum()),
@@ -240,7 +276,8 @@ def run(log=print) -> dict:
           "loop_seed": LOOP_SEED, "reward_pairs": FLAGS.reward_pairs, "logits": FLAGS.logits,
           "item_credit": FLAGS.item_credit,
           "features": list(FEATURES) if FLAGS.logits == "features" else None,
-          "reward_share": FLAGS.reward_share if FLAGS.reward_pairs == "train" else None,
+          "reward_share": FLAGS.reward_share if FLAGS.reward_pairs != "valid" else None,
+          "rotating_seed": ROTATING_SEED if FLAGS.reward_pairs == "rotating" else None,
           "protocol": holdout.study_protocol(protocol, split.valid, selection_part, data.test),
           "versions": records.versions()}
 
@@ -250,7 +287,9 @@ def markdown(result: dict) -> str:
            f"{result['ratio']:g}, K = {result['num_samples']}, "
            f"{len(result['eval_seeds'])} evaluator seeds, reward on "
            + ("the reward half of validation" if result["reward_pairs"] == "valid" else
-              f"{result['reward_share']:g} of the training pairs")
+              f"{result['reward_share']:g} of the training pairs"
+              + (" (a fresh share each step; the set's reward: on seed 1's share, the set "
+                 "less those pairs)" if result["reward_pairs"] == "rotating" else ""))
            + (", pairs credited with their user's and their item's reward"
               if result.get("item_credit") else ""), "",
            "| outer step | start's pairs kept | samples' reward at this step | "
