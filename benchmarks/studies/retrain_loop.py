@@ -58,6 +58,7 @@ from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce
 from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import npz, records
+from jaxcond.models import topk
 from jaxcond.models import train as train_lib
 from jaxcond.models import train_many
 
@@ -87,7 +88,7 @@ LOOP_SEED = 10_000  # the fits of step s take seed LOOP_SEED + s
 @jax.jit
 def _top_items(user_BxD, item_IxD, known_BxI):
   scores_BxI = jnp.where(known_BxI, -jnp.inf, user_BxD @ item_IxD.T)
-  return jax.lax.top_k(scores_BxI, 10)[1]
+  return topk.top_k(scores_BxI, 10)[1]
 
 
 def ndcg_parts(params: dict, history, exclude: list, target, block: int = 256) -> tuple:

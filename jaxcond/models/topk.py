@@ -1,7 +1,7 @@
 """The top k entries of each score row, exactly as `lax.top_k` gives them, in less time.
 
-On a CPU `lax.top_k` over a [256, 10,207] block (Dianping's items) costs about 2.5 times
-the block's scoring matmul. The two-stage form here reads every score once for a chunk
+On a 2-core CPU `lax.top_k` over [256, 10,207] blocks (Dianping's items) took about 2.5
+times their scoring matmul. The two-stage form here reads every score once for a chunk
 maximum and runs `lax.top_k` over far fewer entries (benchmarks/train_speed.py times
 both). NaN is not a score here.
 """
