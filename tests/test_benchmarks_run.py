@@ -581,6 +581,48 @@ assert 0.2 < held[0].mean() < 0.4 and (held[0] != held[1]).any()  # a fresh shar
   assert proc.returncode == 0, proc.stderr
 
 
+def test_credit_signal_halves_and_their_agreement(tmp_path, user_file):
+  """benchmarks/studies/credit_signal.py on tiny data; its agreement figures by hand."""
+  out = tmp_path / "cs" / "credit_signal.json"
+  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "credit_signal.py"),
+          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
+          "--samples_per_half=2", "--max_epochs=2", "--min_epochs=0", "--dim=8", "--lift=3",
+          "--reward_pairs=rotating", f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  assert len(rep["sample_rewards"]) == 4 and rep["pairs"] == 500
+  grains = rep["agreement"]
+  assert grains["pair"]["count"] == 500
+  assert grains["start pair"]["count"] + grains["other pair"]["count"] == 500
+  for a in grains.values():
+    assert -1 <= a["r"] <= 1
+  assert "| user (sum) |" in out.with_suffix(".md").read_text()
+  bad = subprocess.run(args[:-1] + ["--samples_per_half=1", f"--json={out}"], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=600)
+  assert bad.returncode != 0 and "--samples_per_half must be >= 2" in bad.stderr
+  code = """
+import sys
+sys.path.insert(0, "benchmarks/studies")
+import numpy as np
+import credit_signal
+a = np.array([1.0, 0.0, -2.0, 3.0]); b = np.array([2.0, 1.0, 0.0, 5.0])
+r = np.corrcoef(a, b)[0, 1]
+got = credit_signal.agreement([a, b], np.array([0, 0, 0, 1]), np.array([0, 1, 1, 2]),
+                              np.array([True, False, True, False]), 2, 3)
+assert np.isclose(got["pair"]["r"], r)
+assert got["pair"]["same_sign"] == 1.0  # pairs 0 and 3 are nonzero in both, same signs
+assert np.isclose(got["user (sum)"]["r"], 1.0)  # sums (-1, 3) and (3, 5): two points
+assert np.isclose(got["item (sum)"]["r"], np.corrcoef([1, -2, 3], [2, 1, 5])[0, 1])
+assert got["start pair"]["count"] == 2 and got["other pair"]["same_sign"] == 1.0
+assert credit_signal.correlation(np.ones(3), a[:3]) == 0.0
+"""
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                        env=env, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+
+
 def test_pair_features_rank_and_scaling_match_a_loop_over_users():
   """The rank column against a plain per-user sort; every column z-scored."""
   code = """
