@@ -536,13 +536,15 @@ def test_retrain_loop_on_held_out_training_pairs_with_feature_logits(tmp_path, u
 
 def test_retrain_loop_rotating_reward_pairs(tmp_path, user_file):
   """--reward_pairs=rotating: each step holds out a fresh share of the training pairs,
-  which that step fits without and is rewarded on; the sets may hold any training pair."""
+  which that step fits without and is rewarded on; the sets may hold any training pair.
+  --logits=offsets: a logit per user and per item, each credited with its pairs' sum."""
   out = tmp_path / "rl" / "retrain_loop.json"
   args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
           f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
           "--steps=0,2", "--eval_seeds=0", "--num_samples=2", "--max_epochs=2",
           "--min_epochs=0", "--dim=8", "--outer_lr=3", "--reward_pairs=rotating",
-          "--reward_share=0.3", f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
+          "--reward_share=0.3", "--logits=offsets", f"--cache_dir={tmp_path / 'cache'}",
+          f"--json={out}"]
   proc = subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
                         capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr
@@ -552,10 +554,13 @@ def test_retrain_loop_rotating_reward_pairs(tmp_path, user_file):
   first, last = rep["rows"]
   assert first["start_kept"] == 1.0 and last["start_kept"] < 1.0  # lr 3 swaps pairs
   assert first["pairs"] == last["pairs"] == rep["budget"]
+  assert first["theta"] == {"user_offset_std": 0.0, "item_offset_std": 0.0}
+  assert last["theta"]["user_offset_std"] > 0 and last["theta"]["item_offset_std"] > 0
   assert "(a fresh share each step" in out.with_suffix(".md").read_text()
   code = """
 import sys
 sys.path.insert(0, "benchmarks/studies")
+import jax
 import numpy as np
 import retrain_loop
 from jaxcond.cli import common
@@ -575,6 +580,12 @@ for s in (0, 1):
   assert exclude[0] is data.valid
   held.append(~fitted_C)
 assert 0.2 < held[0].mean() < 0.4 and (held[0] != held[1]).any()  # a fresh share each step
+common.FLAGS.logits = "offsets"
+pool = data.train
+params, logits_of, _ = retrain_loop.parametrization(pool, np.zeros(pool.nnz, bool))
+grad = jax.vjp(logits_of, params)[1](jax.numpy.ones(pool.nnz))[0]
+assert np.array_equal(np.asarray(grad["user"]), pool.user_degrees())  # a pair's credit
+assert np.array_equal(np.asarray(grad["item"]), pool.item_degrees())  # reaches its rows
 """
   proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                         env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=300)

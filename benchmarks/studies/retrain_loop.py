@@ -30,7 +30,8 @@ With --reward_pairs=train the reward part is instead --reward_share of each user
 pairs (seed 1), which the start and the loop may then not keep: about 3 times as many pairs
 as validation's reward half on ML-1M, from the distribution test is drawn from, so that the
 loop cannot fit them as it fits the few validation pairs. The evaluator is unchanged.
-With --logits=features the loop learns 4 weights (FEATURES) instead of a logit per pair.
+With --logits=features the loop learns 4 weights (FEATURES) instead of a logit per pair;
+with --logits=offsets, one offset per user and one per item.
 With --reward_pairs=rotating the held-out share is drawn afresh at every step (seed
 ROTATING_SEED + step) from all training pairs, which the sets may then hold: a step's
 samples are fitted without that step's share, and only the pairs they could hold are
@@ -73,9 +74,10 @@ flags.DEFINE_enum("reward_pairs", "valid", ["valid", "train", "rotating"],
                   "validation pairs; train, --reward_share of each user's training pairs, "
                   "which the sets may then not hold; rotating, a fresh --reward_share of them "
                   "at every step, which that step's samples may not hold.")
-flags.DEFINE_enum("logits", "pair", ["pair", "features"],
+flags.DEFINE_enum("logits", "pair", ["pair", "features", "offsets"],
                   "pair: one free keep logit per pair; features: the start's lift plus a "
-                  "linear function of FEATURES, whose weights the loop learns.")
+                  "linear function of FEATURES, whose weights the loop learns; offsets: the "
+                  "start's lift plus a learnt offset per user and per item.")
 flags.DEFINE_bool("item_credit", False, "Credit a pair with its item's share of the reward "
                   "(the NDCG its hits score for every user) as well as its user's.")
 flags.DEFINE_float("reward_share", 0.2, "With --reward_pairs=train, the share of each user's "
@@ -152,21 +154,34 @@ def pair_features(pool, proxy: dict) -> np.ndarray:
   return ((x_CxF - x_CxF.mean(0)) / np.maximum(x_CxF.std(0), 1e-12)).astype(np.float32)
 
 
+def parametrization(pool, start_C, features_CxF=None) -> tuple:
+  """(params, logits_of(params) -> [C], summary(params) -> a JSON-able record or None) of
+  --logits: one free logit per pair (params: the logits, from the start's lift); the lift
+  plus features_CxF @ theta (theta from 0); or the lift plus a user's and an item's
+  offset (from 0), one logit per user and per item instead of per pair."""
+  base_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
+  if FLAGS.logits == "features":
+    x_CxF = jnp.asarray(features_CxF)
+    return (jnp.zeros(x_CxF.shape[1]), lambda theta: base_C + x_CxF @ theta,
+            lambda theta: np.asarray(theta).tolist())
+  if FLAGS.logits == "offsets":
+    users_C, items_C = jnp.asarray(pool.users()), jnp.asarray(pool.indices)
+    return ({"user": jnp.zeros(pool.n_users), "item": jnp.zeros(pool.n_items)},
+            lambda p: base_C + p["user"][users_C] + p["item"][items_C],
+            lambda p: {f"{k}_offset_std": round(float(np.std(v)), 4) for k, v in p.items()})
+  return base_C, lambda p: p, lambda p: None
+
+
 def run_loop(pool, split_of, start_C, budget, steps, job, log, features_CxF=None) -> tuple:
   """({step: bool keep_C}, {step: mean sampled reward}, {step: theta or None}) of the loop's
   top-budget sets over the `pool`'s pairs. Step s's samples are fitted and rewarded as
   split_of(s) = (split, exclude, fitted_C) gives: on their pairs of split.train (the
   pool's pairs where fitted_C; None: all of them), scored on split.valid; a pair outside
   fitted_C gets no credit at that step (its mask reaches no fit). The logits are free
-  per pair, or with `features_CxF` the start's lift plus features_CxF @ theta (theta
-  from 0): the pair estimate reaches theta by the chain rule (jax.vjp)."""
+  per pair or as `parametrization` gives (features_CxF for --logits=features): the pair
+  estimate reaches its parameters by the chain rule (jax.vjp)."""
   users_C, items_C = jnp.asarray(pool.users()), jnp.asarray(pool.indices)
-  base_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
-  if features_CxF is None:
-    params, logits_of = base_C, lambda p: p
-  else:
-    x_CxF = jnp.asarray(features_CxF)
-    params, logits_of = jnp.zeros(x_CxF.shape[1]), lambda theta: base_C + x_CxF @ theta
+  params, logits_of, summary = parametrization(pool, start_C, features_CxF)
   optimizer = optax.adam(job.condense.outer_lr)
   opt_state, key, t0 = optimizer.init(params), jax.random.key(job.seeds[0]), time.perf_counter()
   sets, sampled, thetas = {}, {}, {}
@@ -175,7 +190,7 @@ def run_loop(pool, split_of, start_C, budget, steps, job, log, features_CxF=None
     logits_C = raw_C - budget_lib.budget_shift(raw_C, budget)
     if s in steps:
       sets[s] = budget_lib.top_k_mask(np.asarray(logits_C), budget)
-      thetas[s] = None if features_CxF is None else np.asarray(params).tolist()
+      thetas[s] = summary(params)
     if s == max(steps):
       break
     probs_C = jax.nn.sigmoid(logits_C)
@@ -190,12 +205,13 @@ def run_loop(pool, split_of, start_C, budget, steps, job, log, features_CxF=None
     if fitted_C is not None:
       grad_C = jnp.where(fitted_C, grad_C, 0.0)
     grad = jax.vjp(logits_of, params)[1](grad_C)[0]
-    updates, opt_state = optimizer.update(-grad, opt_state, params)  # ascent
+    updates, opt_state = optimizer.update(jax.tree.map(jnp.negative, grad), opt_state,
+                                          params)  # ascent
     params = optax.apply_updates(params, updates)
     n_scored = int((split.valid.user_degrees() > 0).sum())  # the evaluator's mean's users
     sampled[s] = float(rewards_KxU.sum(1).mean() / max(n_scored, 1))
     top_C = budget_lib.top_k_mask(np.asarray(logits_of(params)), budget)
-    theta = "" if features_CxF is None else f", theta {np.round(np.asarray(params), 3)}"
+    theta = "" if summary(params) is None else f", theta {summary(params)}"
     log(f"step {s + 1}: samples' mean reward {sampled[s]:.4f} (NDCG@10 on the reward part), "
         f"{np.mean(top_C[start_C]):.3f} of the start in the top set{theta}, "
         f"{time.perf_counter() - t0:.0f}s")
