@@ -80,8 +80,8 @@ flags.DEFINE_enum("logits", "pair", ["pair", "features", "offsets"],
                   "start's lift plus a learnt offset per user and per item.")
 flags.DEFINE_bool("item_credit", False, "Credit a pair with its item's share of the reward "
                   "(the NDCG its hits score for every user) as well as its user's.")
-flags.DEFINE_float("reward_share", 0.2, "With --reward_pairs=train, the share of each user's "
-                   "training pairs held out as the reward part.")
+flags.DEFINE_float("reward_share", 0.2, "With --reward_pairs=train or rotating, the share of "
+                   "each user's training pairs held out as the reward part.")
 FLAGS = common.FLAGS
 
 LOOP_SEED = 10_000  # the fits of step s take seed LOOP_SEED + s
@@ -173,8 +173,8 @@ def parametrization(pool, start_C, features_CxF=None) -> tuple:
 
 
 def run_loop(pool, split_of, start_C, budget, steps, job, log, features_CxF=None) -> tuple:
-  """({step: bool keep_C}, {step: mean sampled reward}, {step: theta or None}) of the loop's
-  top-budget sets over the `pool`'s pairs. Step s's samples are fitted and rewarded as
+  """({step: bool keep_C}, {step: mean sampled reward}, {step: parameters' summary}) of the
+  loop's top-budget sets over the `pool`'s pairs. Step s's samples are fitted and rewarded as
   split_of(s) = (split, exclude, fitted_C) gives: on their pairs of split.train (the
   pool's pairs where fitted_C; None: all of them), scored on split.valid; a pair outside
   fitted_C gets no credit at that step (its mask reaches no fit). The logits are free
@@ -232,6 +232,11 @@ def loop_split(data, reward_part, selection_part, held_out_seed: int = 1) -> tup
   return dataclasses.replace(data, train=pool, valid=reward_train), (data.valid,)
 
 
+def fixed_split_of(split, exclude):
+  """split_of for run_loop whose every step fits all of split.train."""
+  return lambda s: (split, exclude, None)
+
+
 def rotating_split_of(data, reward_part, selection_part):
   """split_of for run_loop over all of data.train: step s fits the pairs outside a
   fresh held-out share (seed ROTATING_SEED + s) and is rewarded on that share."""
@@ -251,9 +256,7 @@ def run(log=print) -> dict:
   proxy = study.proxy_tables(data, reward_part, selection_part, job)
   split, exclude = loop_split(data, reward_part, selection_part)  # the reward_fits' split
   pool, budget = split.train, baselines.budget_for(train.nnz, job.condense.ratio)
-  def split_of(s):
-    del s
-    return split, exclude, None
+  split_of = fixed_split_of(split, exclude)
   if FLAGS.reward_pairs == "rotating":  # the sets may hold any training pair
     pool, split_of = train, rotating_split_of(data, reward_part, selection_part)
   start = baselines.select(FLAGS.start_set, pool, budget, proxy=proxy, seed=0).train
