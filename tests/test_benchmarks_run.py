@@ -16,13 +16,26 @@ from jaxcond.core import npz
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def _run(args: list, timeout: int = 600) -> subprocess.CompletedProcess:
+  """Runs a command from the repository root on the CPU, its output captured as text."""
+  return subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def _study_args(script: str, user_file, tmp_path, *flags) -> list:
+  """A study's command on the tiny user file: r = 0.25, seed 0, BPR-MF of dim 8 for at most
+  2 epochs, its cache under tmp_path; `flags` last (a test may swap the last one)."""
+  return [sys.executable, str(ROOT / "benchmarks" / "studies" / script),
+          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
+          "--max_epochs=2", "--min_epochs=0", "--dim=8", f"--cache_dir={tmp_path / 'cache'}",
+          *flags]
+
+
 def test_run_writes_the_contract_keys(tmp_path):
   out = tmp_path / "bench.json"
-  proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"),
-                         "--sizes=20000,60000,100000", "--repeats=1", "--judge_nnz=20000",
-                         "--judge_max_epochs=2", f"--json={out}"],
-                        cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
-                        capture_output=True, text=True, timeout=600)
+  proc = _run([sys.executable, str(ROOT / "benchmarks" / "run.py"),
+               "--sizes=20000,60000,100000", "--repeats=1", "--judge_nnz=20000",
+               "--judge_max_epochs=2", f"--json={out}"])
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   assert set(rep) >= {"outer_step_seconds", "scaling_exponent", "peak_fraction", "bound",
@@ -52,8 +65,7 @@ def test_outer_trajectory_rows_and_resume(tmp_path, user_file):
           f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
           "--steps=3,0", "--max_epochs=2", "--min_epochs=0", "--dim=8", "--rho=0.2",
           "--tail_tau=0", f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads((out / "trajectory.json").read_text())
   first, last = rep["rows"]
@@ -69,13 +81,12 @@ def test_outer_trajectory_rows_and_resume(tmp_path, user_file):
   assert (out / "trajectory.png").read_bytes()[:4] == b"\x89PNG"
   assert "| 3 |" in (out / "trajectory.md").read_text()
 
-  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  again = _run(args)
   assert again.returncode == 0, again.stderr
   assert again.stdout.count("done before") == 2
   assert json.loads((out / "trajectory.json").read_text())["rows"] == rep["rows"]
 
-  bad = subprocess.run(args[:-3] + ["--steps=-1", f"--output_dir={out}"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
+  bad = _run(args[:-3] + ["--steps=-1", f"--output_dir={out}"])
   assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--steps" in bad.stderr
 
 
@@ -85,10 +96,8 @@ def test_holdout_check_judges_every_saved_step(tmp_path, user_file):
            "--outer_steps=4", "--holdout_every=2", "--max_epochs=2", "--min_epochs=0",
            "--dim=8", "--rho=0.2", "--tail_tau=0", "--noreward_signal", "--baselines=",
            f"--output_dir={out}", f"--cache_dir={tmp_path / 'cache'}"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  run = lambda script, *args: subprocess.run(  # noqa: E731
-      [sys.executable, str(ROOT / script), *flags, *args], cwd=ROOT, env=env,
-      capture_output=True, text=True, timeout=600)
+  run = lambda script, *args: _run(  # noqa: E731
+      [sys.executable, str(ROOT / script), *flags, *args])
   proc = run("experiments/condense.py")
   assert proc.returncode == 0, proc.stderr
   chosen = json.loads((out / "report.json").read_text())["holdout"][0]
@@ -155,8 +164,7 @@ def test_ease_l2_curves_match_numpy_and_the_recorded_check(tmp_path, user_file):
           "--methods=random,stratified",
           "--l2=50,5,500", f"--kendall={kendall}", f"--output_dir={out}",
           f"--cache_dir={tmp_path / 'cache'}"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads((out / "ease_l2.json").read_text())
   assert list(rep["full"]) == ["5", "50", "500"]  # sorted
@@ -181,14 +189,13 @@ def test_ease_l2_curves_match_numpy_and_the_recorded_check(tmp_path, user_file):
   assert "random, seed 1: not in the report" in md
   assert (out / "ease_l2.png").read_bytes()[:4] == b"\x89PNG"
 
-  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  again = _run(args)
   assert again.returncode == 0, again.stderr
   assert "EASE l2=" not in again.stdout  # every fit read back
   assert json.loads((out / "ease_l2.json").read_text())["sets"] == rep["sets"]
   for bad, message in (("--l2=-1", "--l2 must be positive"), ("--methods=nope", "nope"),
                        ("--ratio=0.5", "ratio")):
-    proc = subprocess.run(args + [bad], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = _run(args + [bad])
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, bad
     assert message in proc.stderr, (bad, proc.stderr)
 
@@ -201,8 +208,7 @@ def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
           "--swaps=0.1,0.3", "--bootstrap=50", "--max_epochs=2", "--min_epochs=0",
           "--dim=8", "--rho=0.2", "--tail_tau=0", "--retrain_seeds=0,1", "--short_epochs=1",
           f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   by_set = {}  # the retrain fits as written, one file per set and seed
@@ -257,22 +263,19 @@ def test_reward_fidelity_contract_spearman_and_resume(tmp_path, user_file):
   fits = sorted((out.parent / "fits").glob("*.json"))
   assert len(fits) == 34 and len(list((out.parent / "reward_fits").glob("*.json"))) == 34
   stamps = [f.stat().st_mtime_ns for f in fits]
-  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  again = _run(args)
   assert again.returncode == 0, again.stderr
   assert [f.stat().st_mtime_ns for f in fits] == stamps  # every fit read back, none retrained
   assert json.loads(out.read_text())["evaluations"] == rep["evaluations"]
-  bad = subprocess.run(args[:-1] + ["--reward_share=1.5", f"--json={out}"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
+  bad = _run(args[:-1] + ["--reward_share=1.5", f"--json={out}"])
   assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--reward_share" in bad.stderr
 
 
 def test_early_stopping_compares_settings_to_the_reference(tmp_path, user_file):
   out = tmp_path / "es.json"
-  proc = subprocess.run(
-      [sys.executable, str(ROOT / "benchmarks" / "early_stopping.py"), f"--datasets={user_file}",
-       "--columns=who,what", "--settings=0:1:10,20:2:5", "--max_epochs=3", f"--json={out}"],
-      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
-      timeout=600)
+  proc = _run([
+      sys.executable, str(ROOT / "benchmarks" / "early_stopping.py"), f"--datasets={user_file}",
+      "--columns=who,what", "--settings=0:1:10,20:2:5", "--max_epochs=3", f"--json={out}"])
   assert proc.returncode == 0, proc.stderr
   rows = json.loads(out.read_text())["results"][str(user_file)]
   assert [(r["valid_users"], r["eval_every"], r["patience"]) for r in rows] == [(0, 1, 10),
@@ -286,11 +289,9 @@ def test_condense_wait_times_two_trees_in_turn(tmp_path, user_file):
   args = (f"--dataset={user_file} --columns=who,what --ratio=0.25 --seeds=0 --outer_steps=2 "
           "--max_epochs=2 --min_epochs=0 --dim=8 --rho=0.2 --tail_tau=0 --noreward_signal "
           "--baselines=random")
-  proc = subprocess.run(
-      [sys.executable, str(ROOT / "benchmarks" / "condense_wait.py"), "--before=HEAD",
-       "--repeats=1", f"--condense_args={args}", f"--json={out}"],
-      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
-      timeout=900)
+  proc = _run([
+      sys.executable, str(ROOT / "benchmarks" / "condense_wait.py"), "--before=HEAD",
+      "--repeats=1", f"--condense_args={args}", f"--json={out}"], timeout=900)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   assert [len(rep["runs"][k]) for k in ("before", "after")] == [1, 1]
@@ -302,11 +303,9 @@ def test_condense_wait_times_two_trees_in_turn(tmp_path, user_file):
 
 def test_many_evaluators_times_every_arrangement(tmp_path, user_file):
   out = tmp_path / "many.json"
-  proc = subprocess.run(
-      [sys.executable, str(ROOT / "benchmarks" / "many_evaluators.py"), f"--dataset={user_file}",
-       "--columns=who,what", "--models=3", "--epochs=2", "--repeats=1", f"--json={out}"],
-      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
-      timeout=600)
+  proc = _run([
+      sys.executable, str(ROOT / "benchmarks" / "many_evaluators.py"), f"--dataset={user_file}",
+      "--columns=who,what", "--models=3", "--epochs=2", "--repeats=1", f"--json={out}"])
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   assert set(rep["ms_per_model_epoch"]) == {"one_at_a_time", "vmapped", "2_threads"}
@@ -316,11 +315,9 @@ def test_many_evaluators_times_every_arrangement(tmp_path, user_file):
 
 def test_train_speed_runs_on_ml1m(tmp_path, shared_data_dir):
   out = tmp_path / "speed.json"
-  proc = subprocess.run(
-      [sys.executable, str(ROOT / "benchmarks" / "train_speed.py"),
-       f"--data_dir={shared_data_dir}", "--repeats=1", "--nofull_dianping", f"--json={out}"],
-      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
-      timeout=600)
+  proc = _run([
+      sys.executable, str(ROOT / "benchmarks" / "train_speed.py"),
+      f"--data_dir={shared_data_dir}", "--repeats=1", "--nofull_dianping", f"--json={out}"])
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())["ml-1m"]
   assert rep["train_pairs"] == 674_674 and rep["interactions_per_second"] > 0
@@ -328,21 +325,18 @@ def test_train_speed_runs_on_ml1m(tmp_path, shared_data_dir):
 
 
 def test_early_stopping_on_the_sets_a_condensation_judged(tmp_path, user_file):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
   run_dir = tmp_path / "run"
-  condense = subprocess.run(
-      [sys.executable, str(ROOT / "experiments" / "condense.py"), f"--dataset={user_file}",
-       "--columns=who,what", "--ratio=0.25", "--seeds=0", "--outer_steps=2", "--max_epochs=2",
-       "--min_epochs=0", "--dim=8", "--rho=0.2", "--tail_tau=0", "--noreward_signal",
-       "--baselines=random", f"--output_dir={run_dir}", f"--cache_dir={tmp_path / 'c'}"],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  condense = _run([
+      sys.executable, str(ROOT / "experiments" / "condense.py"), f"--dataset={user_file}",
+      "--columns=who,what", "--ratio=0.25", "--seeds=0", "--outer_steps=2", "--max_epochs=2",
+      "--min_epochs=0", "--dim=8", "--rho=0.2", "--tail_tau=0", "--noreward_signal",
+      "--baselines=random", f"--output_dir={run_dir}", f"--cache_dir={tmp_path / 'c'}"])
   assert condense.returncode == 0, condense.stderr
   out = tmp_path / "sets.json"
-  proc = subprocess.run(
-      [sys.executable, str(ROOT / "benchmarks" / "early_stopping.py"), f"--datasets={user_file}",
-       "--columns=who,what", f"--sets_from={run_dir}", "--settings=0:1:10,0:2:5",
-       "--max_epochs=2", f"--json={out}"],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  proc = _run([
+      sys.executable, str(ROOT / "benchmarks" / "early_stopping.py"), f"--datasets={user_file}",
+      "--columns=who,what", f"--sets_from={run_dir}", "--settings=0:1:10,0:2:5",
+      "--max_epochs=2", f"--json={out}"])
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   assert set(rep["results"]) == {"condensed seed 0", "random seed 0"}
@@ -353,13 +347,9 @@ def test_early_stopping_on_the_sets_a_condensation_judged(tmp_path, user_file):
 
 def test_retrain_loop_rows_budget_and_resume(tmp_path, user_file):
   out = tmp_path / "rl" / "retrain_loop.json"
-  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
-          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
-          "--steps=2,0", "--eval_seeds=0,1", "--num_samples=2", "--max_epochs=2",
-          "--min_epochs=0", "--dim=8", "--outer_lr=3", f"--cache_dir={tmp_path / 'cache'}",
-          f"--json={out}"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  args = _study_args("retrain_loop.py", user_file, tmp_path, "--steps=2,0", "--eval_seeds=0,1",
+                     "--num_samples=2", "--outer_lr=3", f"--json={out}")
+  proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   first, last = rep["rows"]
@@ -382,11 +372,10 @@ def test_retrain_loop_rows_budget_and_resume(tmp_path, user_file):
   assert arrays["users"].size == rep["budget"]
   assert "| 2 |" in out.with_suffix(".md").read_text()
   stamps = [f.stat().st_mtime_ns for f in fits + reward_fits]
-  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  again = _run(args)
   assert again.returncode == 0, again.stderr
   assert [f.stat().st_mtime_ns for f in fits + reward_fits] == stamps
-  bad = subprocess.run(args[:-1] + ["--start_set=proxy_half", f"--json={out}"], cwd=ROOT,
-                       env=env, capture_output=True, text=True, timeout=600)
+  bad = _run(args[:-1] + ["--start_set=proxy_half", f"--json={out}"])
   assert bad.returncode != 0 and "sets of original pairs" in bad.stderr
 
 
@@ -428,20 +417,16 @@ ref = evaluate.evaluate(mf.score, reps, history=data.train, exclude=(data.train,
 assert (per_user[~have] == 0).all()
 print(abs(per_user[have].mean() - ref["ndcg@10"]))
 """
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                        env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=300)
+  proc = _run([sys.executable, "-c", code], timeout=300)
   assert proc.returncode == 0, proc.stderr
   assert float(proc.stdout.strip().splitlines()[-1]) < 1e-6
 
 
 def test_match_loop_rows_budget_and_resume(tmp_path, user_file):
   out = tmp_path / "ml" / "match_loop.json"
-  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "match_loop.py"),
-          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
-          "--steps=3,0", "--eval_seeds=0,1", "--max_epochs=2", "--min_epochs=0", "--dim=8",
-          f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  args = _study_args("match_loop.py", user_file, tmp_path, "--steps=3,0", "--eval_seeds=0,1",
+                     f"--json={out}")
+  proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   first, last = rep["rows"]
@@ -459,11 +444,10 @@ def test_match_loop_rows_budget_and_resume(tmp_path, user_file):
     assert by_step[step]["test"][row["seed"]] == row["test"]
   assert "| 3 |" in out.with_suffix(".md").read_text()
   stamps = [f.stat().st_mtime_ns for f in fits]
-  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  again = _run(args)
   assert again.returncode == 0, again.stderr
   assert [f.stat().st_mtime_ns for f in fits] == stamps  # read back, none retrained
-  bad = subprocess.run(args[:-1] + ["--lift=0", f"--json={out}"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
+  bad = _run(args[:-1] + ["--lift=0", f"--json={out}"])
   assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--lift" in bad.stderr
 
 
@@ -478,8 +462,7 @@ def test_allocation_study_sets_and_resume(tmp_path):
           "--powers=1,0",
           "--shares=0", "--max_epochs=2", "--min_epochs=0", "--dim=8",
           f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   proportional, even = rep["rows"]
@@ -493,11 +476,10 @@ def test_allocation_study_sets_and_resume(tmp_path):
     assert {r["set"]: r for r in rep["rows"]}[row["set"]]["test"] == [row["test"]]
   assert "| 0 | 0 |" in out.with_suffix(".md").read_text()
   stamps = [f.stat().st_mtime_ns for f in fits]
-  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  again = _run(args)
   assert again.returncode == 0, again.stderr
   assert [f.stat().st_mtime_ns for f in fits] == stamps  # read back, none retrained
-  bad = subprocess.run(args[:-1] + ["--powers=-1", f"--json={out}"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
+  bad = _run(args[:-1] + ["--powers=-1", f"--json={out}"])
   assert bad.returncode != 0 and "Traceback" not in bad.stderr and "--powers" in bad.stderr
 
 
@@ -505,15 +487,10 @@ def test_retrain_loop_on_held_out_training_pairs_with_feature_logits(tmp_path, u
   """--reward_pairs=train: no set keeps a reward pair; --logits=features: theta starts at 0
   (the start's set) and moves, here with --item_credit."""
   out = tmp_path / "rl" / "retrain_loop.json"
-  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
-          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
-          "--steps=0,2", "--eval_seeds=0", "--num_samples=2", "--max_epochs=2",
-          "--min_epochs=0", "--dim=8", "--outer_lr=2", "--reward_pairs=train",
-          "--reward_share=0.3", "--logits=features", "--item_credit",
-          f"--cache_dir={tmp_path / 'cache'}",
-          f"--json={out}"]
-  proc = subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
-                        capture_output=True, text=True, timeout=600)
+  args = _study_args("retrain_loop.py", user_file, tmp_path, "--steps=0,2", "--eval_seeds=0",
+                     "--num_samples=2", "--outer_lr=2", "--reward_pairs=train",
+                     "--reward_share=0.3", "--logits=features", "--item_credit", f"--json={out}")
+  proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   held, _ = npz.load_arrays(out.parent / "sets" / "reward_part.npz")
@@ -539,14 +516,10 @@ def test_retrain_loop_rotating_reward_pairs(tmp_path, user_file):
   which that step fits without and is rewarded on; the sets may hold any training pair.
   --logits=offsets: a logit per user and per item, each credited with its pairs' sum."""
   out = tmp_path / "rl" / "retrain_loop.json"
-  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "retrain_loop.py"),
-          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
-          "--steps=0,2", "--eval_seeds=0", "--num_samples=2", "--max_epochs=2",
-          "--min_epochs=0", "--dim=8", "--outer_lr=3", "--reward_pairs=rotating",
-          "--reward_share=0.3", "--logits=offsets", f"--cache_dir={tmp_path / 'cache'}",
-          f"--json={out}"]
-  proc = subprocess.run(args, cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
-                        capture_output=True, text=True, timeout=600)
+  args = _study_args("retrain_loop.py", user_file, tmp_path, "--steps=0,2", "--eval_seeds=0",
+                     "--num_samples=2", "--outer_lr=3", "--reward_pairs=rotating",
+                     "--reward_share=0.3", "--logits=offsets", f"--json={out}")
+  proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   assert rep["reward_pairs"] == "rotating" and rep["reward_share"] == 0.3
@@ -587,20 +560,16 @@ grad = jax.vjp(logits_of, params)[1](jax.numpy.ones(pool.nnz))[0]
 assert np.array_equal(np.asarray(grad["user"]), pool.user_degrees())  # a pair's credit
 assert np.array_equal(np.asarray(grad["item"]), pool.item_degrees())  # reaches its rows
 """
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                        env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=300)
+  proc = _run([sys.executable, "-c", code], timeout=300)
   assert proc.returncode == 0, proc.stderr
 
 
 def test_credit_signal_halves_and_their_agreement(tmp_path, user_file):
   """benchmarks/studies/credit_signal.py on tiny data; its agreement figures by hand."""
   out = tmp_path / "cs" / "credit_signal.json"
-  args = [sys.executable, str(ROOT / "benchmarks" / "studies" / "credit_signal.py"),
-          f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
-          "--samples_per_half=2", "--max_epochs=2", "--min_epochs=0", "--dim=8", "--lift=3",
-          "--reward_pairs=rotating", f"--cache_dir={tmp_path / 'cache'}", f"--json={out}"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  args = _study_args("credit_signal.py", user_file, tmp_path, "--samples_per_half=2",
+                     "--lift=3", "--reward_pairs=rotating", f"--json={out}")
+  proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
   assert len(rep["sample_rewards"]) == 4 and rep["pairs"] == 500
@@ -610,8 +579,7 @@ def test_credit_signal_halves_and_their_agreement(tmp_path, user_file):
   for a in grains.values():
     assert -1 <= a["r"] <= 1
   assert "| user (sum) |" in out.with_suffix(".md").read_text()
-  bad = subprocess.run(args[:-1] + ["--samples_per_half=1", f"--json={out}"], cwd=ROOT,
-                       env=env, capture_output=True, text=True, timeout=600)
+  bad = _run(args[:-1] + ["--samples_per_half=1", f"--json={out}"])
   assert bad.returncode != 0 and "--samples_per_half must be >= 2" in bad.stderr
   code = """
 import sys
@@ -629,8 +597,7 @@ assert np.isclose(got["item (sum)"]["r"], np.corrcoef([1, -2, 3], [2, 1, 5])[0, 
 assert got["start pair"]["count"] == 2 and got["other pair"]["same_sign"] == 1.0
 assert credit_signal.correlation(np.ones(3), a[:3]) == 0.0
 """
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                        env=env, timeout=300)
+  proc = _run([sys.executable, "-c", code], timeout=300)
   assert proc.returncode == 0, proc.stderr
 
 
@@ -655,8 +622,7 @@ for u in range(30):
 ref = (ref - ref.mean()) / ref.std()
 print(np.abs(x[:, 1] - ref).max(), np.abs(x.mean(0)).max(), np.abs(x.std(0) - 1).max())
 """
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                        env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=300)
+  proc = _run([sys.executable, "-c", code], timeout=300)
   assert proc.returncode == 0, proc.stderr
   rank_err, mean_err, std_err = map(float, proc.stdout.strip().splitlines()[-1].split())
   assert rank_err < 1e-5 and mean_err < 1e-5 and std_err < 1e-4
@@ -664,12 +630,10 @@ print(np.abs(x[:, 1] - ref).max(), np.abs(x.mean(0)).max(), np.abs(x.std(0) - 1)
 
 def test_study_main_refuses_a_missing_json_and_a_bad_flag(tmp_path, user_file):
   """benchmarks/studies/study.py's main_of, through retrain_loop.py, one study that uses it."""
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
   script = str(ROOT / "benchmarks" / "studies" / "retrain_loop.py")
   base = [sys.executable, script, f"--dataset={user_file}", "--columns=who,what"]
-  no_json = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  no_json = _run(base, timeout=300)
   assert no_json.returncode != 0 and "--json=PATH is required" in no_json.stderr
-  bad = subprocess.run(base + ["--lift=0", f"--json={tmp_path / 'r.json'}"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
+  bad = _run(base + ["--lift=0", f"--json={tmp_path / 'r.json'}"], timeout=300)
   assert bad.returncode != 0 and "--lift > 0" in bad.stderr
   assert not (tmp_path / "r.json").exists()

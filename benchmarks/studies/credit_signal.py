@@ -68,15 +68,10 @@ def run(log=print) -> dict:
   data, protocol = common.load_data()
   reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
   proxy = study.proxy_tables(data, reward_part, selection_part, job)
-  split, exclude = retrain_loop.loop_split(data, reward_part, selection_part)
-  pool, fitted_C = split.train, None
-  if FLAGS.reward_pairs == "rotating":  # the loop's first step
-    pool = data.train
-    split, exclude, fitted_C = retrain_loop.rotating_split_of(
-        data, reward_part, selection_part)(0)
   budget = baselines.budget_for(data.train.nnz, job.condense.ratio)
-  start = baselines.select(FLAGS.start_set, pool, budget, proxy=proxy, seed=0).train
-  start_C = np.isin(pool.pair_keys(), start.pair_keys())
+  pool, split_of, start_C = retrain_loop.loop_start(data, reward_part, selection_part, proxy,
+                                                    budget)
+  split, exclude, fitted_C = split_of(0)  # the loop's first step
   raw_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
   probs_C = jax.nn.sigmoid(raw_C - budget_lib.budget_shift(raw_C, budget))
   k = FLAGS.samples_per_half

@@ -248,6 +248,22 @@ def rotating_split_of(data, reward_part, selection_part):
   return split_of
 
 
+def loop_start(data, reward_part, selection_part, proxy, budget: int) -> tuple:
+  """(pool, split_of, start_C): the pairs the loop's logits are over, run_loop's split_of,
+  and which pool pairs --start_set's set of `budget` pairs holds."""
+  if FLAGS.reward_pairs == "rotating":  # the sets may hold any training pair
+    pool, split_of = data.train, rotating_split_of(data, reward_part, selection_part)
+  else:  # one split for every step
+    split, exclude = loop_split(data, reward_part, selection_part)
+    pool, split_of = split.train, fixed_split_of(split, exclude)
+  start = baselines.select(FLAGS.start_set, pool, budget, proxy=proxy, seed=0).train
+  start_C = np.isin(pool.pair_keys(), start.pair_keys())
+  if start_C.sum() != start.nnz:
+    raise ValueError(f"--start_set={FLAGS.start_set} holds pairs outside the training "
+                     "pairs (pseudo pairs): the loop keeps original pairs only")
+  return pool, split_of, start_C
+
+
 def run(log=print) -> dict:
   job = condense.job_config()
   data, protocol = common.load_data()
@@ -255,15 +271,8 @@ def run(log=print) -> dict:
   reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
   proxy = study.proxy_tables(data, reward_part, selection_part, job)
   split, exclude = loop_split(data, reward_part, selection_part)  # the reward_fits' split
-  pool, budget = split.train, baselines.budget_for(train.nnz, job.condense.ratio)
-  split_of = fixed_split_of(split, exclude)
-  if FLAGS.reward_pairs == "rotating":  # the sets may hold any training pair
-    pool, split_of = train, rotating_split_of(data, reward_part, selection_part)
-  start = baselines.select(FLAGS.start_set, pool, budget, proxy=proxy, seed=0).train
-  start_C = np.isin(pool.pair_keys(), start.pair_keys())
-  if start_C.sum() != start.nnz:
-    raise ValueError(f"--start_set={FLAGS.start_set} holds pairs outside the training "
-                     "pairs (pseudo pairs): the loop keeps original pairs only")
+  budget = baselines.budget_for(train.nnz, job.condense.ratio)
+  pool, split_of, start_C = loop_start(data, reward_part, selection_part, proxy, budget)
   features_CxF = pair_features(pool, proxy) if FLAGS.logits == "features" else None
   sets, sampled, thetas = run_loop(pool, split_of, start_C, budget, steps, job, log,
                                    features_CxF)
