@@ -23,9 +23,10 @@ def _run(args: list, timeout: int = 600) -> subprocess.CompletedProcess:
 
 
 def _study_args(script: str, user_file, tmp_path, *flags) -> list:
-  """A study's command on the tiny user file: r = 0.25, seed 0, BPR-MF of dim 8 for at most
-  2 epochs, its cache under tmp_path; `flags` last (a test may swap the last one)."""
-  return [sys.executable, str(ROOT / "benchmarks" / "studies" / script),
+  """The command of `script` (its path in the repository, which names it to the script
+  guard) on the tiny user file: r = 0.25, seed 0, BPR-MF of dim 8 for at most 2 epochs,
+  its cache under tmp_path; `flags` last (a test may swap the last one)."""
+  return [sys.executable, str(ROOT / script),
           f"--dataset={user_file}", "--columns=who,what", "--ratio=0.25", "--seeds=0",
           "--max_epochs=2", "--min_epochs=0", "--dim=8", f"--cache_dir={tmp_path / 'cache'}",
           *flags]
@@ -347,8 +348,8 @@ def test_early_stopping_on_the_sets_a_condensation_judged(tmp_path, user_file):
 
 def test_retrain_loop_rows_budget_and_resume(tmp_path, user_file):
   out = tmp_path / "rl" / "retrain_loop.json"
-  args = _study_args("retrain_loop.py", user_file, tmp_path, "--steps=2,0", "--eval_seeds=0,1",
-                     "--num_samples=2", "--outer_lr=3", f"--json={out}")
+  args = _study_args("benchmarks/studies/retrain_loop.py", user_file, tmp_path, "--steps=2,0",
+                     "--eval_seeds=0,1", "--num_samples=2", "--outer_lr=3", f"--json={out}")
   proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
@@ -424,8 +425,8 @@ print(abs(per_user[have].mean() - ref["ndcg@10"]))
 
 def test_match_loop_rows_budget_and_resume(tmp_path, user_file):
   out = tmp_path / "ml" / "match_loop.json"
-  args = _study_args("match_loop.py", user_file, tmp_path, "--steps=3,0", "--eval_seeds=0,1",
-                     f"--json={out}")
+  args = _study_args("benchmarks/studies/match_loop.py", user_file, tmp_path, "--steps=3,0",
+                     "--eval_seeds=0,1", f"--json={out}")
   proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
@@ -487,8 +488,8 @@ def test_retrain_loop_on_held_out_training_pairs_with_feature_logits(tmp_path, u
   """--reward_pairs=train: no set keeps a reward pair; --logits=features: theta starts at 0
   (the start's set) and moves, here with --item_credit."""
   out = tmp_path / "rl" / "retrain_loop.json"
-  args = _study_args("retrain_loop.py", user_file, tmp_path, "--steps=0,2", "--eval_seeds=0",
-                     "--num_samples=2", "--outer_lr=2", "--reward_pairs=train",
+  args = _study_args("benchmarks/studies/retrain_loop.py", user_file, tmp_path, "--steps=0,2",
+                     "--eval_seeds=0", "--num_samples=2", "--outer_lr=2", "--reward_pairs=train",
                      "--reward_share=0.3", "--logits=features", "--item_credit", f"--json={out}")
   proc = _run(args)
   assert proc.returncode == 0, proc.stderr
@@ -516,8 +517,8 @@ def test_retrain_loop_rotating_reward_pairs(tmp_path, user_file):
   which that step fits without and is rewarded on; the sets may hold any training pair.
   --logits=offsets: a logit per user and per item, each credited with its pairs' sum."""
   out = tmp_path / "rl" / "retrain_loop.json"
-  args = _study_args("retrain_loop.py", user_file, tmp_path, "--steps=0,2", "--eval_seeds=0",
-                     "--num_samples=2", "--outer_lr=3", "--reward_pairs=rotating",
+  args = _study_args("benchmarks/studies/retrain_loop.py", user_file, tmp_path, "--steps=0,2",
+                     "--eval_seeds=0", "--num_samples=2", "--outer_lr=3", "--reward_pairs=rotating",
                      "--reward_share=0.3", "--logits=offsets", f"--json={out}")
   proc = _run(args)
   assert proc.returncode == 0, proc.stderr
@@ -567,8 +568,8 @@ assert np.array_equal(np.asarray(grad["item"]), pool.item_degrees())  # reaches 
 def test_credit_signal_halves_and_their_agreement(tmp_path, user_file):
   """benchmarks/studies/credit_signal.py on tiny data; its agreement figures by hand."""
   out = tmp_path / "cs" / "credit_signal.json"
-  args = _study_args("credit_signal.py", user_file, tmp_path, "--samples_per_half=2",
-                     "--lift=3", "--reward_pairs=rotating", f"--json={out}")
+  args = _study_args("benchmarks/studies/credit_signal.py", user_file, tmp_path,
+                     "--samples_per_half=2", "--lift=3", "--reward_pairs=rotating", f"--json={out}")
   proc = _run(args)
   assert proc.returncode == 0, proc.stderr
   rep = json.loads(out.read_text())
