@@ -10,7 +10,9 @@ from jaxcond import models
 from jaxcond.data.interactions import Interactions
 from jaxcond.data.split import random_split
 from jaxcond.models import train
+from jaxcond.models import evaluate as evaluate_lib
 from jaxcond.models.graph import build_graph
+from test_evaluate import reference_metrics
 
 
 def _planted(n_users=120, n_items=80, seed=0):
@@ -106,6 +108,29 @@ def test_fit_returns_the_best_evaluated_params_not_the_last():
   scores = [row["valid"]["ndcg@10"] for row in res.history]
   assert res.best_valid["ndcg@10"] == max(scores)
   assert res.best_epoch == res.history[int(np.argmax(scores))]["epoch"]
+
+
+def test_validation_while_training_ranks_only_the_stop_metrics_top_k():
+  data = _planted()
+  model, hp = models.get_model("bpr_mf"), models.ModelConfig(dim=8)
+  cfg = train.TrainConfig(batch_size=64, lr=0.05, min_epochs=6, max_epochs=6, eval_every=2)
+  fit = train.fit(model, data, hparams=hp, cfg=cfg, seed=3, keep_epochs=(2, 4, 6))
+  assert [row["epoch"] for row in fit.history] == [2, 4, 6]
+  for row in fit.history:
+    assert set(row["valid"]) == {f"{m}@10" for m in evaluate_lib.METRICS} | {"n_users"}
+    full = train.evaluate_model(model, fit.snapshots[row["epoch"]], fit.graph, hp,
+                                history=data.train, exclude=(data.train,), target=data.valid)
+    assert row["valid"]["ndcg@10"] == pytest.approx(full["ndcg@10"], rel=1e-6)
+  # The best epoch's parameters get every metric at every K, as plain numpy ranks them.
+  scores_UxI = np.asarray(fit.params["user"]) @ np.asarray(fit.params["item"]).T
+  expected = reference_metrics(scores_UxI, (data.train,), data.valid, (5, 10, 20))
+  assert set(fit.best_valid) == set(expected)
+  for name, value in expected.items():
+    assert fit.best_valid[name] == pytest.approx(value, rel=1e-5), name
+  assert train.stop_cutoff("recall@20") == 20
+  for bad in ("ndcg", "ndcg@", "auc@10", "ndcg@0"):
+    with pytest.raises(ValueError, match="stop_metric"):
+      train.TrainConfig(stop_metric=bad)
 
 
 def test_bad_settings_are_refused():

@@ -43,11 +43,26 @@ class TrainConfig:
     for name in ("batch_size", "max_epochs", "eval_every", "patience", "eval_block_users"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+    if stop_cutoff(self.stop_metric) < 1:
+      raise ValueError(f"stop_metric {self.stop_metric!r} needs a cut-off K >= 1")
     if self.valid_users < 0:
       raise ValueError(f"valid_users must be >= 0 (0: all users), got {self.valid_users}")
     if not (self.lr > 0 and self.reg >= 0 and self.min_epochs >= 0):
       raise ValueError(f"need lr > 0, reg >= 0, min_epochs >= 0; got lr={self.lr}, "
                        f"reg={self.reg}, min_epochs={self.min_epochs}")
+
+
+def stop_cutoff(stop_metric: str) -> int:
+  """K of a stop metric such as "ndcg@10": validation while training ranks only the top K.
+
+  The top K items are the first K of any longer top list (ties in index order), so the
+  stop metric, and with it the best epoch, is the one a full validation would give.
+  """
+  name, _, k = stop_metric.partition("@")
+  if name not in evaluate_lib.METRICS or not k.isdigit():
+    raise ValueError(f"stop_metric must be <{'|'.join(evaluate_lib.METRICS)}>@<K>, "
+                     f"got {stop_metric!r}")
+  return int(k)
 
 
 def bpr_loss(model: Recommender, hparams: ModelConfig, reg: float, params, graph: Graph,
@@ -206,7 +221,9 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
   """Trains `model` on `train` (default data.train) to the best validation stop_metric.
 
   Validation ranks all items with the user's `data.train` items masked (plus
-  `exclude_valid`), so a model trained on a subset is judged as at serving time.
+  `exclude_valid`), so a model trained on a subset is judged as at serving time. While
+  training it ranks only the stop metric's top K (`stop_cutoff`); the best epoch's
+  parameters get every metric at the end (`best_valid`).
   Negatives are drawn outside the user's pairs in `train` and, if given, in `avoid`
   (e.g. false negatives flagged by a proxy model). The params after each epoch of
   `keep_epochs` that training reaches are kept in `snapshots` (a trajectory's checkpoints).
@@ -237,7 +254,13 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
   epoch_fn = compiled_epoch(model, hparams, cfg.batch_size, cfg.reg, cfg.lr, train.n_items,
                             max_degree, train.nnz)
   valid_target = validation_target(data.valid, cfg.valid_users)
-  best = (-np.inf, 0, None, None)  # score, epoch, params, metrics
+
+  def validate(params, ks=(5, 10, 20)):
+    return evaluate_model(model, params, graph, hparams, history=train,
+                          exclude=(data.train, *exclude_valid), target=valid_target, ks=ks,
+                          block_users=cfg.eval_block_users)
+
+  best = (-np.inf, 0, None)  # score, epoch, params
   history, snapshots = [], {}
   epoch = 0
   for epoch in range(1, cfg.max_epochs + 1):
@@ -247,21 +270,20 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
       snapshots[epoch] = jax.tree.map(jnp.copy, params)
     if epoch % cfg.eval_every and epoch != cfg.max_epochs:
       continue
-    valid = evaluate_model(model, params, graph, hparams, history=train,
-                           exclude=(data.train, *exclude_valid), target=valid_target,
-                           block_users=cfg.eval_block_users)
+    valid = validate(params, (stop_cutoff(cfg.stop_metric),))
     row = {"epoch": epoch, "loss": float(meas["loss"]), "valid": valid,
            "seconds": time.perf_counter() - t0}
     history.append(row)
     if not np.isfinite(row["loss"]):
       raise FloatingPointError(f"training loss became {row['loss']} at epoch {epoch}")
     if valid[cfg.stop_metric] > best[0]:
-      best = (valid[cfg.stop_metric], epoch, jax.tree.map(jnp.copy, params), valid)
+      best = (valid[cfg.stop_metric], epoch, jax.tree.map(jnp.copy, params))
     if progress is not None:
       progress(dict(row, best_epoch=best[1]))
     if should_stop(epoch, best[1], cfg):
       break
-  return FitResult(params=best[2], best_epoch=best[1], epochs=epoch, best_valid=best[3],
+  best_valid = validate(best[2])  # every metric and K, once
+  return FitResult(params=best[2], best_epoch=best[1], epochs=epoch, best_valid=best_valid,
                    history=history, train_seconds=time.perf_counter() - t0, graph=graph,
                    snapshots=snapshots)
 

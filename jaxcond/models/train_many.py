@@ -138,9 +138,15 @@ def _fit_group(model, data, trains, seeds, avoids, hparams, cfg, exclude_valid, 
                               data.train.n_items, hparams) for k in keys])
   opt_state = jax.vmap(optax.adam(cfg.lr).init)(params)
   valid_target = train_lib.validation_target(data.valid, cfg.valid_users)
+
+  def validate(params_N, graphs_N, ks=(5, 10, 20)):
+    return evaluate_lib.evaluate(model.score, _represent(model, hparams)(params_N, graphs_N),
+                                 history=data.train, exclude=(data.train, *exclude_valid),
+                                 target=valid_target, ks=ks, block_users=cfg.eval_block_users,
+                                 stacked=True)
   rows = list(range(n))  # model of each stacked row
   live = set(rows)
-  best = [(-np.inf, 0, None, None)] * n  # score, epoch, params, metrics
+  best = [(-np.inf, 0, None)] * n  # score, epoch, params
   history, stopped = [[] for _ in range(n)], [cfg.max_epochs] * n
   stacked = (stack(graphs), stack(avoid_graphs))
   for epoch in range(1, cfg.max_epochs + 1):
@@ -151,10 +157,7 @@ def _fit_group(model, data, trains, seeds, avoids, hparams, cfg, exclude_valid, 
         np.stack([train_lib.shuffle(seeds[m], epoch, nnz) for m in rows]), *stacked)
     if epoch % cfg.eval_every and epoch != cfg.max_epochs:
       continue
-    valids = evaluate_lib.evaluate(model.score, _represent(model, hparams)(params, stacked[0]),
-                                   history=data.train, exclude=(data.train, *exclude_valid),
-                                   target=valid_target, block_users=cfg.eval_block_users,
-                                   stacked=True)
+    valids = validate(params, stacked[0], (train_lib.stop_cutoff(cfg.stop_metric),))
     losses = np.asarray(meas["loss"])
     for j, m in enumerate(rows):
       if m not in live:
@@ -166,8 +169,7 @@ def _fit_group(model, data, trains, seeds, avoids, hparams, cfg, exclude_valid, 
         raise FloatingPointError(f"training loss of set {m} became {row['loss']} at epoch "
                                  f"{epoch}")
       if valids[j][cfg.stop_metric] > best[m][0]:
-        best[m] = (valids[j][cfg.stop_metric], epoch, jax.tree.map(lambda x: x[j], params),
-                   valids[j])
+        best[m] = (valids[j][cfg.stop_metric], epoch, jax.tree.map(lambda x: x[j], params))
       if progress is not None:
         progress(m, dict(row, best_epoch=best[m][1]))
       if train_lib.should_stop(epoch, best[m][1], cfg):
@@ -180,8 +182,9 @@ def _fit_group(model, data, trains, seeds, avoids, hparams, cfg, exclude_valid, 
       params, opt_state, stacked = jax.tree.map(lambda x: x[np.array(keep)],
                                                 (params, opt_state, stacked))
       rows = [rows[j] for j in keep]
+  best_valids = validate(stack([b[2] for b in best]), stack(graphs))  # every metric and K
   return [train_lib.FitResult(params=best[m][2], best_epoch=best[m][1], epochs=stopped[m],
-                              best_valid=best[m][3], history=history[m],
+                              best_valid=best_valids[m], history=history[m],
                               train_seconds=history[m][-1]["seconds"], graph=graphs[m])
           for m in range(n)]
 
