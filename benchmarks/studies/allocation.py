@@ -19,7 +19,7 @@ import numpy as np
 from absl import app, flags
 
 from jaxcond import baselines
-from jaxcond.cli import common, condense
+from jaxcond.cli import common
 from jaxcond.condense import holdout
 from jaxcond.core import records
 
@@ -56,16 +56,12 @@ def light_share(subset, train, fraction: float = 0.2) -> float:
 
 
 def run(log=print) -> dict:
-  job = condense.job_config()
-  data, protocol = common.load_data()
   shares = [float(s) for s in FLAGS.shares]
   powers = [float(p) for p in FLAGS.powers]
   if not all(0 <= s < 1 for s in shares) or not all(0 <= p <= 2 for p in powers):
     raise ValueError(f"--shares must be in [0, 1) and --powers in [0, 2]; got {FLAGS.shares}, "
                      f"{FLAGS.powers}")
-  reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
-  proxy = study.proxy_tables(data, reward_part, selection_part, job)
-  budget = baselines.budget_for(data.train.nnz, job.condense.ratio)
+  job, data, protocol, reward_part, selection_part, proxy, budget = study.setup()
   sets = build_sets(data.train, budget, proxy, shares, powers)
   seeds = [int(s) for s in FLAGS.eval_seeds]
   evals = holdout.saved_scores(data, sets, seeds, reward_part, selection_part,

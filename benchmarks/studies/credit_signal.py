@@ -22,8 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from jaxcond import baselines
-from jaxcond.cli import common, condense
+from jaxcond.cli import common
 from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce
 from jaxcond.core import records
@@ -64,11 +63,7 @@ def agreement(halves: list, users_C: np.ndarray, items_C: np.ndarray, start_C: n
 
 
 def run(log=print) -> dict:
-  job = condense.job_config()
-  data, protocol = common.load_data()
-  reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
-  proxy = study.proxy_tables(data, reward_part, selection_part, job)
-  budget = baselines.budget_for(data.train.nnz, job.condense.ratio)
+  job, data, protocol, reward_part, selection_part, proxy, budget = study.setup()
   pool, split_of, start_C = retrain_loop.loop_start(data, reward_part, selection_part, proxy,
                                                     budget)
   split, exclude, fitted_C = split_of(0)  # the loop's first step

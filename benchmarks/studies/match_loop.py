@@ -29,7 +29,7 @@ import optax
 from absl import app, flags
 
 from jaxcond import baselines
-from jaxcond.cli import common, condense
+from jaxcond.cli import common
 from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce, rewards
 from jaxcond.core import records
@@ -95,12 +95,8 @@ def run_loop(target, start_C: np.ndarray, budget: int, steps: list, job, log) ->
 
 
 def run(log=print) -> dict:
-  job = condense.job_config()
-  data, protocol = common.load_data()
+  job, data, protocol, reward_part, selection_part, proxy, budget = study.setup()
   train, steps = data.train, sorted({int(s) for s in FLAGS.steps})
-  reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
-  proxy = study.proxy_tables(data, reward_part, selection_part, job)
-  budget = baselines.budget_for(train.nnz, job.condense.ratio)
   start = baselines.select("proxy_top", train, budget, proxy=proxy, seed=0).train
   start_C = np.isin(train.pair_keys(), start.pair_keys())
   target = match_of(train, proxy, job.condense.inner.train_negatives, job.seeds[0])

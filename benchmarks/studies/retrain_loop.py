@@ -54,7 +54,7 @@ import optax
 from absl import app, flags
 
 from jaxcond import baselines, models
-from jaxcond.cli import common, condense
+from jaxcond.cli import common
 from jaxcond.condense import budget as budget_lib
 from jaxcond.condense import holdout, reinforce
 from jaxcond.condense import proxy as proxy_lib
@@ -265,13 +265,9 @@ def loop_start(data, reward_part, selection_part, proxy, budget: int) -> tuple:
 
 
 def run(log=print) -> dict:
-  job = condense.job_config()
-  data, protocol = common.load_data()
-  train, steps = data.train, sorted({int(s) for s in FLAGS.steps})
-  reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
-  proxy = study.proxy_tables(data, reward_part, selection_part, job)
+  job, data, protocol, reward_part, selection_part, proxy, budget = study.setup()
+  steps = sorted({int(s) for s in FLAGS.steps})
   split, exclude = loop_split(data, reward_part, selection_part)  # the reward_fits' split
-  budget = baselines.budget_for(train.nnz, job.condense.ratio)
   pool, split_of, start_C = loop_start(data, reward_part, selection_part, proxy, budget)
   features_CxF = pair_features(pool, proxy) if FLAGS.logits == "features" else None
   sets, sampled, thetas = run_loop(pool, split_of, start_C, budget, steps, job, log,

@@ -1,19 +1,43 @@
-"""What the studies that write one --json report share: their proxy, and their main."""
+"""What the studies that write one --json report share: their setup, their proxy, and their main."""
 
 import pathlib
 import sys
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from absl import app, flags
 
-from jaxcond.cli import common
+from jaxcond import baselines, condensation
+from jaxcond.cli import common, condense
 from jaxcond.condense import holdout
 from jaxcond.condense import proxy as proxy_lib
 from jaxcond.core import records
-from jaxcond.data.interactions import DataError
+from jaxcond.data.interactions import DataError, Interactions
+from jaxcond.data.split import DatasetSplit
 
 flags.DEFINE_string("json", None, "Where the study's JSON report goes (its .md beside).")
 FLAGS = common.FLAGS
+
+
+class Setup(NamedTuple):
+  job: condensation.JobConfig
+  data: DatasetSplit
+  protocol: dict
+  reward_part: Interactions  # the halves of validation, seed 0
+  selection_part: Interactions
+  proxy: dict
+  budget: int  # round(r N) of the training pairs
+
+
+def setup() -> Setup:
+  """What the flags give a study of one condensation: the job, the data, validation split
+  in halves (the reward part the proxy and any reward read, the selection part the
+  evaluator is scored on), the proxy's tables, and the budget."""
+  job = condense.job_config()
+  data, protocol = common.load_data()
+  reward_part, selection_part = holdout.split_valid(data.valid, 0.5, 0)
+  proxy = proxy_tables(data, reward_part, selection_part, job)
+  return Setup(job, data, protocol, reward_part, selection_part, proxy,
+               baselines.budget_for(data.train.nnz, job.condense.ratio))
 
 
 def proxy_tables(data, reward_part, selection_part, job) -> dict:
