@@ -602,6 +602,81 @@ assert credit_signal.correlation(np.ones(3), a[:3]) == 0.0
   assert proc.returncode == 0, proc.stderr
 
 
+def test_influence_swap_values_and_swaps(tmp_path, user_file):
+  """benchmarks/studies/influence_swap.py on tiny data; its values against autodiff of the
+  two losses written out, and its swaps by hand."""
+  out = tmp_path / "is" / "influence_swap.json"
+  args = _study_args("benchmarks/studies/influence_swap.py", user_file, tmp_path,
+                     "--eval_seeds=0", "--value_every=1", "--swaps=influence,random,drop",
+                     f"--json={out}")
+  proc = _run(args)
+  assert proc.returncode == 0, proc.stderr
+  rep = json.loads(out.read_text())
+  assert list(rep["sets"]) == ["start", "influence 0.1", "random 0.1", "drop 0.1"]
+  assert rep["sets"]["start"]["start_kept"] == 1.0
+  assert rep["sets"]["influence 0.1"]["start_kept"] == pytest.approx(1 - round(12.5) / 125)
+  assert -1 <= rep["reliability"]["pair"] <= 1
+  assert len(list((out.parent / "fits").glob("*.json"))) == 4  # 4 sets x 1 seed
+  bad = _run(args[:-1] + ["--swaps=best", f"--json={out}"])
+  assert bad.returncode != 0 and "--swaps must name" in bad.stderr
+  code = """
+import sys
+sys.path.insert(0, "benchmarks/studies")
+import jax, jax.numpy as jnp, numpy as np
+import influence_swap as st
+from jaxcond.data.interactions import Interactions
+rng = np.random.default_rng(0)
+U, I, D = 5, 7, 3
+params = {"user": rng.normal(size=(U, D)).astype(np.float32),
+          "item": rng.normal(size=(I, D)).astype(np.float32)}
+known = Interactions.from_pairs([0, 0, 1, 2, 3, 4], [1, 2, 0, 6, 3, 5], n_users=U, n_items=I)
+target = Interactions.from_pairs([0, 1, 1, 3], [4, 2, 5, 0], n_users=U, n_items=I)
+known_UxI = known.to_csr().toarray() > 0
+def reward_loss(p):  # the sum over target pairs of logsumexp over unknown items - s_uv
+  s = jnp.where(known_UxI, -jnp.inf, p["user"] @ p["item"].T)
+  lse = jax.scipy.special.logsumexp(s, axis=1)
+  return sum(lse[u] - s[u, v] for u, v in zip(target.users(), target.indices))
+ref = jax.grad(reward_loss)(params)
+g_user, g_item = st.reward_grads(params, known, target, block=2)
+assert np.allclose(g_user, ref["user"], atol=1e-5) and np.allclose(g_item, ref["item"], atol=1e-5)
+st.TOP_NEGATIVES = 2  # top_bpr against each user's 2 best unknown non-target items
+target_UxI = target.to_csr().toarray() > 0
+s0 = params["user"] @ params["item"].T  # the top items are chosen at the given params
+def top_bpr_loss(p):
+  s = p["user"] @ p["item"].T
+  total = 0.0
+  for u, v in zip(target.users(), target.indices):
+    free = np.where(known_UxI[u] | target_UxI[u], -np.inf, s0[u])
+    for t in np.argsort(-free, kind="stable")[:2]:
+      total = total - jax.nn.log_sigmoid(s[u, v] - s[u, t]) / 2
+  return total
+ref_top = jax.grad(top_bpr_loss)(params)
+g_user, g_item = st.reward_grads(params, known, target, block=3, loss="top_bpr")
+assert np.allclose(g_user, ref_top["user"], atol=1e-5)
+assert np.allclose(g_item, ref_top["item"], atol=1e-5)
+g_user, g_item = st.reward_grads(params, known, target, block=2)
+users, items = np.array([0, 2, 4, 4]), np.array([3, 6, 0, 5])
+def pair_loss(p, u, i):  # BPR over every negative j, j = i included (it adds log 2)
+  s = p["user"][u] @ p["item"].T
+  return -jnp.mean(jax.nn.log_sigmoid(s[i] - s))
+got = st.pair_values(params, g_user, g_item, users, items)
+for n, (u, i) in enumerate(zip(users, items)):
+  g = jax.grad(pair_loss)(params, u, i)
+  want = float(np.sum(g["user"] * ref["user"]) + np.sum(g["item"] * ref["item"]))
+  assert np.isclose(got[n], want, rtol=1e-4, atol=1e-6), (got[n], want)
+start = np.array([True, True, True, False, False, False])
+values = np.array([3.0, -1.0, 2.0, 5.0, -4.0, 0.5])
+assert st.swapped(start, values, 1, "influence").tolist() == [1, 0, 1, 1, 0, 0]
+assert st.swapped(start, values, 2, "anti").tolist() == [0, 1, 0, 0, 1, 1]
+for kind in st.SWAPS:
+  keep = st.swapped(start, values, 2, kind)
+  assert keep.sum() == 3 and keep[start].sum() == 1, kind
+assert st.swapped(start, values, 1, "drop")[1] == 0 and st.swapped(start, values, 1, "add")[3]
+"""
+  proc = _run([sys.executable, "-c", code], timeout=300)
+  assert proc.returncode == 0, proc.stderr
+
+
 def test_pair_features_rank_and_scaling_match_a_loop_over_users():
   """The rank column against a plain per-user sort; every column z-scored."""
   code = """
