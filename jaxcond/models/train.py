@@ -255,7 +255,7 @@ def fit(model: Recommender, data: DatasetSplit, *, hparams: ModelConfig = ModelC
                             max_degree, train.nnz)
   valid_target = validation_target(data.valid, cfg.valid_users)
 
-  def validate(params, ks=(5, 10, 20)):
+  def validate(params, ks=evaluate_lib.DEFAULT_KS):
     return evaluate_model(model, params, graph, hparams, history=train,
                           exclude=(data.train, *exclude_valid), target=valid_target, ks=ks,
                           block_users=cfg.eval_block_users)

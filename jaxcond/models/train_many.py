@@ -139,7 +139,7 @@ def _fit_group(model, data, trains, seeds, avoids, hparams, cfg, exclude_valid, 
   opt_state = jax.vmap(optax.adam(cfg.lr).init)(params)
   valid_target = train_lib.validation_target(data.valid, cfg.valid_users)
 
-  def validate(params_N, graphs_N, ks=(5, 10, 20)):
+  def validate(params_N, graphs_N, ks=evaluate_lib.DEFAULT_KS):
     return evaluate_lib.evaluate(model.score, _represent(model, hparams)(params_N, graphs_N),
                                  history=data.train, exclude=(data.train, *exclude_valid),
                                  target=valid_target, ks=ks, block_users=cfg.eval_block_users,
