@@ -41,6 +41,9 @@ def _assert_same(one, many):
     np.testing.assert_allclose(b["valid"]["ndcg@10"], a["valid"]["ndcg@10"], atol=1e-5)
   for name in ("user", "item"):
     np.testing.assert_allclose(many.params[name], one.params[name], atol=1e-4)
+  assert set(many.best_valid) == set(one.best_valid) and "recall@20" in one.best_valid
+  for name, value in one.best_valid.items():  # every metric of the best epoch, at the end
+    np.testing.assert_allclose(many.best_valid[name], value, atol=1e-5)
 
 
 @pytest.mark.parametrize("group", [None, 2])
