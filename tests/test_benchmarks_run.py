@@ -596,7 +596,9 @@ assert got["pair"]["same_sign"] == 1.0  # pairs 0 and 3 are nonzero in both, sam
 assert np.isclose(got["user (sum)"]["r"], 1.0)  # sums (-1, 3) and (3, 5): two points
 assert np.isclose(got["item (sum)"]["r"], np.corrcoef([1, -2, 3], [2, 1, 5])[0, 1])
 assert got["start pair"]["count"] == 2 and got["other pair"]["same_sign"] == 1.0
-assert credit_signal.correlation(np.ones(3), a[:3]) == 0.0
+import study
+assert study.correlation(np.ones(3), a[:3]) == 0.0
+assert np.isclose(study.correlation(a, b), r)
 """
   proc = _run([sys.executable, "-c", code], timeout=300)
   assert proc.returncode == 0, proc.stderr

@@ -34,13 +34,6 @@ flags.DEFINE_integer("samples_per_half", 8, "Masks (fits) in each of the two hal
 FLAGS = common.FLAGS
 
 
-def correlation(a: np.ndarray, b: np.ndarray) -> float:
-  """Pearson's r of two vectors (0 where either is constant)."""
-  a, b = a - a.mean(), b - b.mean()
-  scale = np.sqrt((a * a).sum() * (b * b).sum())
-  return float((a * b).sum() / scale) if scale > 0 else 0.0
-
-
 def agreement(halves: list, users_C: np.ndarray, items_C: np.ndarray, start_C: np.ndarray,
               n_users: int, n_items: int) -> dict:
   """{grain: {"r": Pearson r, "same_sign": share of nonzero pairs of sums whose signs
@@ -56,7 +49,7 @@ def agreement(halves: list, users_C: np.ndarray, items_C: np.ndarray, start_C: n
   for name, view in grains.items():
     a, b = (np.asarray(view(g), np.float64) for g in halves)
     both = (a != 0) & (b != 0)
-    out[name] = {"r": correlation(a, b), "count": int(a.size),
+    out[name] = {"r": study.correlation(a, b), "count": int(a.size),
                  "same_sign": float(np.mean(np.sign(a[both]) == np.sign(b[both])))
                  if both.any() else None}
   return out
@@ -67,7 +60,7 @@ def run(log=print) -> dict:
   pool, split_of, start_C = retrain_loop.loop_start(data, reward_part, selection_part, proxy,
                                                     budget)
   split, exclude, fitted_C = split_of(0)  # the loop's first step
-  raw_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
+  raw_C = retrain_loop.start_logits(start_C)
   probs_C = jax.nn.sigmoid(raw_C - budget_lib.budget_shift(raw_C, budget))
   k = FLAGS.samples_per_half
   masks_KxC = np.asarray(reinforce.sample_masks(jax.random.key(job.seeds[0]), probs_C, 2 * k))

@@ -134,7 +134,7 @@ def pair_values(params: dict, grad_user, grad_item, users_N, items_N) -> np.ndar
 
 
 def influence(data, subset, reward_part, selection_part, seed: int, log) -> tuple:
-  """(values over data.train's pairs, checkpoints used, best epoch) of one fit on subset."""
+  """(values over data.train's pairs, checkpoints used) of one fit on subset."""
   split = dataclasses.replace(data, valid=reward_part)
   cfg = train_lib.matched_to(common.train_config(), data.train.nnz, subset.nnz)
   every = FLAGS.value_every
@@ -150,7 +150,7 @@ def influence(data, subset, reward_part, selection_part, seed: int, log) -> tupl
     values_N += pair_values(fit.snapshots[e], g_user, g_item, users_N, data.train.indices)
   log(f"values of seed {seed}: {len(epochs)} checkpoints up to the best epoch "
       f"{fit.best_epoch}, {time.perf_counter() - t0:.0f}s")
-  return values_N, epochs, fit.best_epoch
+  return values_N, epochs
 
 
 # The swaps: which of the start's pairs go and which others come in, by value order.
@@ -186,7 +186,7 @@ def run(log=print) -> dict:
     raise ValueError(f"--start_set={FLAGS.start_set} holds pairs outside the training pairs")
   per_seed = [influence(data, start, reward_part, selection_part, int(s), log)
               for s in FLAGS.value_seeds]
-  values_SxN = np.stack([v for v, _, _ in per_seed])
+  values_SxN = np.stack([v for v, _ in per_seed])
   values_N = values_SxN.mean(0)
   keeps = {"start": start_N}
   for share in (float(x) for x in FLAGS.swap_shares):
@@ -201,7 +201,7 @@ def run(log=print) -> dict:
   return {"dataset": FLAGS.dataset, "ratio": job.condense.ratio, "budget": budget,
           "start_set": FLAGS.start_set, "reward_loss": FLAGS.reward_loss, "eval_seeds": seeds,
           "value_seeds": [int(s) for s in FLAGS.value_seeds],
-          "checkpoints": {str(s): e for s, (_, e, _) in zip(FLAGS.value_seeds, per_seed)},
+          "checkpoints": {str(s): e for s, (_, e) in zip(FLAGS.value_seeds, per_seed)},
           "reliability": agreement(values_SxN, start_N),
           "sets": {name: {"start_kept": float(keep[start_N].mean()),
                           "value_mean": float(values_N[keep].mean()), **scores[name]}
@@ -213,7 +213,7 @@ def run(log=print) -> dict:
 def agreement(values_SxN: np.ndarray, start_N: np.ndarray) -> dict:
   """Pearson r between the first two seeds' values: all pairs, the start's, the others."""
   def r(mask):
-    return float(np.corrcoef(values_SxN[0, mask], values_SxN[1, mask])[0, 1])
+    return study.correlation(values_SxN[0, mask], values_SxN[1, mask])
   if values_SxN.shape[0] < 2:
     return {}
   return {"pair": r(np.ones_like(start_N)), "start pairs": r(start_N),

@@ -154,12 +154,17 @@ def pair_features(pool, proxy: dict) -> np.ndarray:
   return ((x_CxF - x_CxF.mean(0)) / np.maximum(x_CxF.std(0), 1e-12)).astype(np.float32)
 
 
+def start_logits(start_C) -> jax.Array:
+  """[C] float32: --lift on the start's pairs, 0 elsewhere (before the budget's shift)."""
+  return jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
+
+
 def parametrization(pool, start_C, features_CxF=None) -> tuple:
   """(params, logits_of(params) -> [C], summary(params) -> a JSON-able record or None) of
   --logits: one free logit per pair (params: the logits, from the start's lift); the lift
   plus features_CxF @ theta (theta from 0); or the lift plus a user's and an item's
   offset (from 0), one logit per user and per item instead of per pair."""
-  base_C = jnp.asarray(np.where(start_C, FLAGS.lift, 0.0), jnp.float32)
+  base_C = start_logits(start_C)
   if FLAGS.logits == "features":
     x_CxF = jnp.asarray(features_CxF)
     return (jnp.zeros(x_CxF.shape[1]), lambda theta: base_C + x_CxF @ theta,
@@ -211,7 +216,8 @@ def run_loop(pool, split_of, start_C, budget, steps, job, log, features_CxF=None
     n_scored = int((split.valid.user_degrees() > 0).sum())  # the evaluator's mean's users
     sampled[s] = float(rewards_KxU.sum(1).mean() / max(n_scored, 1))
     top_C = budget_lib.top_k_mask(np.asarray(logits_of(params)), budget)
-    theta = "" if summary(params) is None else f", theta {summary(params)}"
+    now = summary(params)
+    theta = "" if now is None else f", theta {now}"
     log(f"step {s + 1}: samples' mean reward {sampled[s]:.4f} (NDCG@10 on the reward part), "
         f"{np.mean(top_C[start_C]):.3f} of the start in the top set{theta}, "
         f"{time.perf_counter() - t0:.0f}s")

@@ -1,9 +1,10 @@
-"""What the studies that write one --json report share: their setup, their proxy, and their main."""
+"""What the studies that write one --json report share: setup, proxy, Pearson r, main."""
 
 import pathlib
 import sys
 from typing import Callable, NamedTuple
 
+import numpy as np
 from absl import app, flags
 
 from jaxcond import baselines, condensation
@@ -38,6 +39,13 @@ def setup() -> Setup:
   proxy = proxy_tables(data, reward_part, selection_part, job)
   return Setup(job, data, protocol, reward_part, selection_part, proxy,
                baselines.budget_for(data.train.nnz, job.condense.ratio))
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+  """Pearson's r of two vectors (0 where either is constant)."""
+  a, b = a - a.mean(), b - b.mean()
+  scale = np.sqrt((a * a).sum() * (b * b).sum())
+  return float((a * b).sum() / scale) if scale > 0 else 0.0
 
 
 def proxy_tables(data, reward_part, selection_part, job) -> dict:
