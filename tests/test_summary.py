@@ -110,8 +110,8 @@ def test_markdown_says_plainly_when_a_baseline_wins(rep):
   _add_baseline(rep, "oracle", overall=0.5, tail=0.81)
   headline = summary.markdown(rep).split("\n\n")[1]
   assert ("**zero_update beats the condensed set on Recall@10 (0.950 vs 0.912) and for tail "
-          "users (NDCG@10 0.850 vs 0.800, Recall@10 0.850 vs 0.800).**") in headline
-  assert ("**oracle beats the condensed set for tail users (NDCG@10 0.810 vs 0.800, "
+          "users (NDCG@10 0.850 vs 0.800; Recall@10 0.850 vs 0.800).**") in headline
+  assert ("**oracle beats the condensed set for tail users (NDCG@10 0.810 vs 0.800; "
           "Recall@10 0.810 vs 0.800).**") in headline
   assert "random beats" not in headline and "No baseline beats" not in headline
   md = summary.markdown(rep)
@@ -122,6 +122,28 @@ def test_markdown_says_plainly_when_a_baseline_wins(rep):
   headline = summary.markdown(rep).split("\n\n")[1]
   assert "**zero_update beats the condensed set on Recall@10 (0.950 vs 0.912).**" in headline
   assert "oracle beats" not in headline
+
+
+def test_markdown_counts_the_seeds_at_which_a_winning_baseline_is_ahead(rep):
+  _add_baseline(rep, "zero_update", overall=0.95, tail=0.85)
+
+  def seeds(ndcg, recall, tail_ndcg):
+    return [{"test": {"ndcg@10": n, "recall@10": r, "groups": {"tail": {"ndcg@10": t,
+                                                                         "recall@10": 0.1}}}}
+            for n, r, t in zip(ndcg, recall, tail_ndcg)]
+
+  rep["condensed"]["per_seed"] = seeds([0.20, 0.22, 0.21], [0.3, 0.3, 0.3], [0.1, 0.2, 0.3])
+  rep["baselines"]["zero_update"]["per_seed"] = seeds([0.21, 0.21, 0.21], [0.31, 0.32, 0.30],
+                                                      [0.2, 0.3, 0.4])
+  headline = summary.markdown(rep).split("\n\n")[1]
+  # By hand: NDCG@10 higher at seed 0 only (0.21 > 0.20; 0.21 < 0.22; 0.21 = 0.21), Recall@10
+  # at seeds 0 and 1, tail NDCG@10 at all three, tail Recall@10 at none (equal).
+  assert ("**zero_update beats the condensed set on NDCG@10 (0.950 vs 0.912, ahead at 1 of 3 "
+          "seeds) and Recall@10 (0.950 vs 0.912, ahead at 2 of 3 seeds) and for tail users "
+          "(NDCG@10 0.850 vs 0.800, ahead at 3 of 3 seeds; Recall@10 0.850 vs 0.800, ahead at "
+          "0 of 3 seeds).**") in headline
+  del rep["baselines"]["zero_update"]["per_seed"][2]  # seeds that do not pair up: no count
+  assert "ahead at" not in summary.markdown(rep).split("\n\n")[1]
 
 
 def test_markdown_names_a_baseline_that_is_nearly_the_condensed_set(rep):

@@ -136,7 +136,8 @@ def _fits_lines(rep: dict) -> list[str]:
 
 def _beaten(rep: dict) -> str:
   """Plain sentences naming each baseline whose retention of NDCG@10 or Recall@10 is higher
-  than the condensed set's (at the 3 decimals shown), overall or for tail users."""
+  than the condensed set's (at the 3 decimals shown), overall or for tail users, with the
+  number of seeds at which it is ahead where the report holds per-seed figures."""
   tail = (rep.get("groups") or {}).get("tail")
   sentences = []
   for name, b in (rep.get("baselines") or {}).items():
@@ -145,14 +146,16 @@ def _beaten(rep: dict) -> str:
             if round(b["retention"][m], 3) > round(rep["retention"][m], 3)]
     if over:
       parts.append("on " + " and ".join(
-          f"{LABEL[m]} ({b['retention'][m]:.3f} vs {rep['retention'][m]:.3f})" for m in over))
+          f"{LABEL[m]} ({b['retention'][m]:.3f} vs {rep['retention'][m]:.3f}"
+          f"{_ahead(rep, name, m)})" for m in over))
     tail_b = (tail.get("baselines") or {}).get(name) if tail else None
     if tail_b:
       ours, theirs = tail["retention"], tail_b["retention"]
       under = [m for m in HEADLINE if round(theirs[m], 3) > round(ours[m], 3)]
       if under:
-        parts.append("for tail users (" + ", ".join(
-            f"{LABEL[m]} {theirs[m]:.3f} vs {ours[m]:.3f}" for m in under) + ")")
+        parts.append("for tail users (" + "; ".join(
+            f"{LABEL[m]} {theirs[m]:.3f} vs {ours[m]:.3f}{_ahead(rep, name, m, 'tail')}"
+            for m in under) + ")")
     if parts:
       sentences.append(f"**{name} beats the condensed set " + " and ".join(parts) + ".**")
   if sentences:
@@ -161,6 +164,23 @@ def _beaten(rep: dict) -> str:
     where = "overall or for tail users" if tail else "overall"
     return f" No baseline beats the condensed set on NDCG@10 or Recall@10 ({where})."
   return ""
+
+
+def _ahead(rep: dict, name: str, metric: str, group: str | None = None) -> str:
+  """", ahead at k of n seeds": the seeds at which baseline `name`'s fit scored `metric`
+  above the condensed set's (the same seed's full-data fit divides both); "" without
+  per-seed figures or with one seed."""
+  ours = (rep.get("condensed") or {}).get("per_seed")
+  theirs = (rep.get("baselines") or {}).get(name, {}).get("per_seed")
+  if not ours or not theirs or len(ours) != len(theirs) or len(ours) < 2:
+    return ""
+
+  def value(seed_rec):
+    test = seed_rec["test"]
+    return (test["groups"][group] if group else test)[metric]
+
+  k = sum(value(t) > value(o) for o, t in zip(ours, theirs))
+  return f", ahead at {k} of {len(ours)} seeds"
 
 
 SAME_SET = 0.99  # a baseline sharing this share of S's pairs is (nearly) the same set
