@@ -70,6 +70,9 @@ class JobConfig:
   prior_scale: float = 10.0  # start logits from the proxy's within-user ranks; 0: uniform
   proxy_model: str = "bpr_mf"
   proxy_seed: int = 0
+  # The proxy's scores: the mean over its full-data fits seeded proxy_seed, proxy_seed + 1,
+  # ... (proxy_fits of them); with seeds 0, 1, 2 those are the fits the report trains anyway.
+  proxy_fits: int = 1
   # Long-tail compensation: keep (all pairs of tail users fixed), floor (every user keeps
   # >= ceil(tail_floor * |I_u|) pairs), none, or best (keep or none, chosen with the start
   # on held-out pairs). Tail users: <= tail_tau pairs, or the least active tail_quantile
@@ -129,8 +132,9 @@ class JobConfig:
       raise ValueError(f"start must be one of {starts.STARTS}, got {self.start!r}")
     if self.start in starts.NEEDS_PSEUDO and not self.augment:
       raise ValueError(f"start {self.start!r} needs pseudo candidates (augment)")
-    if self.start_fits < 1:
-      raise ValueError(f"start_fits must be >= 1, got {self.start_fits}")
+    if self.start_fits < 1 or self.proxy_fits < 1:
+      raise ValueError(f"start_fits and proxy_fits must be >= 1, got {self.start_fits} and "
+                       f"{self.proxy_fits}")
     shared = sorted(set(self.seeds + tuple(self.peer_seeds)) & set(self.choice_seeds))
     if shared and "best" in (self.start, self.tail):
       raise ValueError(f"seeds {shared} are the start choice's fit seeds "
@@ -138,6 +142,11 @@ class JobConfig:
     if self.holdout_every < 0 or not 0 < self.holdout_share < 1:
       raise ValueError(f"need holdout_every >= 0 and holdout_share in (0, 1); got "
                        f"{self.holdout_every}, {self.holdout_share}")
+
+  @property
+  def proxy_seeds(self) -> list[int]:
+    """The seeds of the full-data fits whose mean score is the proxy's."""
+    return [self.proxy_seed + k for k in range(self.proxy_fits)]
 
   @property
   def choice_seeds(self) -> list[int]:
@@ -267,17 +276,18 @@ def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
             model_cfg: models.ModelConfig, train_cfg: train_lib.TrainConfig, out_dir,
             cache_dir=None, log: Callable[[str], None] = print, checkpoint_every: int = 20,
             mesh=None) -> tuple[Context, dict]:
-  """The proxy (fit on all training pairs, cached) and the pool; and their seconds. When
-  the proxy's model also judges, its full-data fits of the other seeds are trained beside
-  the proxy (together: the report needs them)."""
+  """The proxy (its fits on all training pairs, cached) and the pool; and their seconds.
+  When the proxy's model also judges, its full-data fits of the run's other seeds are
+  trained beside the proxy's (together: the report needs them)."""
   t0 = time.perf_counter()
-  seeds = [cfg.proxy_seed]
+  seeds = cfg.proxy_seeds
   if cfg.proxy_model in cfg.eval_models:
-    seeds += [seed for seed in cfg.seeds if seed != cfg.proxy_seed]
-  proxy_params, proxy_metrics = fits.fit_full_seeds(
+    seeds += [seed for seed in cfg.seeds if seed not in seeds]
+  fitted = fits.fit_full_seeds(
       cfg.proxy_model, data, protocol, model_cfg=model_cfg, train_cfg=train_cfg, seeds=seeds,
-      tail_fraction=cfg.report_tail_fraction, cache_dir=cache_dir, log=log)[0]
-  proxy = proxy_lib.tables(cfg.proxy_model, proxy_params, data.train, model_cfg)
+      tail_fraction=cfg.report_tail_fraction, cache_dir=cache_dir, log=log)[:cfg.proxy_fits]
+  proxy = proxy_lib.tables_of_fits(cfg.proxy_model, [p for p, _ in fitted], data.train,
+                                   model_cfg)
   tails = tail_variants(data, proxy, cfg, log)
   inputs = next(iter(tails.values()))
   pool, sizes = inputs.pool, inputs.sizes
@@ -285,7 +295,7 @@ def prepare(data: DatasetSplit, protocol: dict, cfg: JobConfig, *,
   if cfg.tail == "floor":
     free_U = np.bincount(pool.users_C[~pool.fixed_C], minlength=pool.n_users)
     floor_U = tail_lib.floor_counts(data.train.user_degrees(), free_U, cfg.tail_floor)
-  seconds = {"proxy_seconds": proxy_metrics["train_seconds"],
+  seconds = {"proxy_seconds": sum(metrics["train_seconds"] for _, metrics in fitted),
              "pool_seconds": time.perf_counter() - t0}
   n_false = 0 if inputs.false_neg is None else inputs.false_neg.nnz
   log(f"pool: {pool.n_original:,} original + {pool.size - pool.n_original:,} pseudo pairs, "
@@ -765,9 +775,12 @@ def fingerprinted(job: dict) -> dict:
   held out: runs without a hold-out keep the fingerprints they had before it existed. A
   run that chooses its start is marked with the rule that chooses (per seed, on the other
   seeds' fits): a folder of the rule before is not resumed. Peer seeds are kept where they
-  choose (and only then; a job without them keeps its fingerprint)."""
+  choose (and only then; a job without them keeps its fingerprint), and so is proxy_fits
+  where the proxy is more than one fit."""
   if not job.get("peer_seeds") or "best" not in (job.get("start"), job.get("tail")):
     job = {k: v for k, v in job.items() if k != "peer_seeds"}
+  if job.get("proxy_fits", 1) == 1:
+    job = {k: v for k, v in job.items() if k != "proxy_fits"}
   if "best" in (job.get("start"), job.get("tail")):
     return {**job, "start_choice": "per seed, on other seeds' fits"}
   if job.get("holdout_every"):

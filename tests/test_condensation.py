@@ -7,6 +7,7 @@ import pytest
 
 from jaxcond import condensation
 from jaxcond.condense import condenser
+from jaxcond.condense import proxy as proxy_lib
 from jaxcond.condense import tail as tail_lib
 from jaxcond.data import readers
 from jaxcond.data.interactions import Interactions
@@ -187,12 +188,45 @@ def test_a_lightgcn_proxy_condenses_to_the_budget(tmp_path, data):
   assert 0 < rep["condensed"]["test"]["ndcg@10"] <= 1
 
 
+def test_a_proxy_of_three_fits_scores_by_their_mean_and_reuses_the_judging_fits(tmp_path,
+                                                                                  data):
+  train_cfg = train_lib.TrainConfig(lr=1e-2, batch_size=256, max_epochs=3, min_epochs=1,
+                                    patience=1)
+  kw = dict(model_cfg=ModelConfig(dim=8), train_cfg=train_cfg, cache_dir=tmp_path / "cache")
+  cfg = condensation.JobConfig(seeds=(0, 1, 2), start="prior", tail="none", proxy_fits=3)
+  assert cfg.proxy_seeds == [0, 1, 2]
+  logs = []
+  ctx, _ = condensation.prepare(data, {"data_checksum": "synthetic"}, cfg,
+                                out_dir=tmp_path / "out", log=logs.append, **kw)
+  assert sum("training" in line for line in logs) == 3  # the judging seeds' fits, no more
+  singles = [condensation.prepare(data, {"data_checksum": "synthetic"}, dataclasses.replace(
+      cfg, proxy_seed=s, proxy_fits=1, seeds=(s,)), out_dir=tmp_path / f"o{s}",
+      log=logs.append, **kw)[0].proxy for s in (0, 1, 2)]  # read back from the cache
+  assert not any("training" in line for line in logs[3:])
+  u, i = data.train.users(), data.train.indices
+  want = np.mean([np.sum(t["user"][u] * t["item"][i], 1) for t in singles], axis=0)
+  np.testing.assert_allclose(proxy_lib.scores_of(ctx.proxy, u, i), want, rtol=1e-5, atol=1e-6)
+  # The pool's pseudo pairs are each user's best unseen items by the mean score.
+  pool = ctx.inputs.pool
+  scores_UxI = np.mean([t["user"] @ t["item"].T for t in singles], axis=0)
+  for user in (0, 7):
+    seen = set(data.train.indices[data.train.indptr[user]:data.train.indptr[user + 1]])
+    got = set(pool.items_C[(pool.users_C == user) & pool.pseudo_C].tolist())
+    ranked = [j for j in np.argsort(-scores_UxI[user], kind="stable") if j not in seen]
+    assert got == set(ranked[:len(got)]) and got
+  with pytest.raises(ValueError, match="proxy_fits"):
+    condensation.JobConfig(proxy_fits=0)
+
+
 def test_fingerprinted_settings_name_the_hold_out_only_when_it_is_on():
   off = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig(start="prior",
                                                                         tail="keep")))
   assert "holdout_every" not in off and "holdout_share" not in off
   assert set(off) == {f.name for f in dataclasses.fields(condensation.JobConfig)} - {
-      "holdout_every", "holdout_share", "peer_seeds"}  # peers: only where they choose
+      "holdout_every", "holdout_share", "peer_seeds",  # peers: only where they choose
+      "proxy_fits"}  # and the proxy's fits where they are several
+  assert condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig(
+      start="prior", tail="keep", proxy_fits=3)))["proxy_fits"] == 3
   on = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig(holdout_every=5)))
   assert on["holdout_every"] == 5 and on["holdout_share"] == 0.5
   best = condensation.fingerprinted(dataclasses.asdict(condensation.JobConfig()))  # the default

@@ -47,3 +47,21 @@ def test_tables_of_mf_are_its_params_and_ease_is_refused():
   assert lgcn["item"].shape == (2, 4) and not np.allclose(lgcn["item"], params["item"])
   with pytest.raises(ValueError, match="embedding model"):
     proxy.tables("ease", params, train, ModelConfig())
+
+
+def test_the_proxy_of_several_fits_scores_by_their_mean():
+  rng = np.random.default_rng(2)
+  train = Interactions.from_pairs([0, 1, 2], [0, 1, 3], n_users=3, n_items=5)
+  params = [{"user": rng.normal(size=(3, 4)).astype(np.float32),
+             "item": rng.normal(size=(5, 4)).astype(np.float32)} for _ in range(3)]
+  mean = proxy.tables_of_fits("bpr_mf", params, train, ModelConfig(dim=4))
+  assert mean["user"].shape == (3, 12) and mean["item"].shape == (5, 12)
+  want_UxI = np.mean([p["user"] @ p["item"].T for p in params], axis=0)  # plain numpy
+  np.testing.assert_allclose(mean["user"] @ mean["item"].T, want_UxI, rtol=1e-5, atol=1e-6)
+  u, i = np.repeat(np.arange(3), 5), np.tile(np.arange(5), 3)
+  np.testing.assert_allclose(proxy.scores_of(mean, u, i), want_UxI.ravel(), rtol=1e-5,
+                             atol=1e-6)
+  one = proxy.tables_of_fits("bpr_mf", params[:1], train, ModelConfig(dim=4))
+  np.testing.assert_array_equal(one["user"], params[0]["user"])
+  with pytest.raises(ValueError, match="at least one"):
+    proxy.mean_tables([])

@@ -150,12 +150,13 @@ class Context:
   def proxy(self) -> tuple[dict, float]:
     if self._proxy is None:
       job = self.s.job
-      params, metrics = fits.fit_full(
+      fitted = fits.fit_full_seeds(
           job.proxy_model, self.data, self.protocol, model_cfg=self.s.model_cfg,
-          train_cfg=self.s.train_cfg, seed=job.proxy_seed,
+          train_cfg=self.s.train_cfg, seeds=job.proxy_seeds,
           tail_fraction=job.report_tail_fraction, cache_dir=common.cache_dir(), log=log)
-      tables = proxy_lib.tables(job.proxy_model, params, self.data.train, self.s.model_cfg)
-      self._proxy = (tables, metrics["train_seconds"])
+      tables = proxy_lib.tables_of_fits(job.proxy_model, [p for p, _ in fitted],
+                                        self.data.train, self.s.model_cfg)
+      self._proxy = (tables, sum(metrics["train_seconds"] for _, metrics in fitted))
     return self._proxy
 
   def full(self, model: str, seed: int, model_cfg=None, train_cfg=None) -> dict:

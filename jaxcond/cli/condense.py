@@ -94,6 +94,9 @@ flags.DEFINE_integer("start_fits", _J.start_fits, "Fits of the proxy model per s
                      "candidate that choose a seed's start: seeded by the run's other seeds "
                      "(their fits judge the heuristics anyway), then 1000, 1001, ...; never "
                      "the seed's own. Their mean score chooses.", lower_bound=1)
+flags.DEFINE_integer("proxy_fits", _J.proxy_fits, "Full-data fits of the proxy model, "
+                     "seeded 0, 1, ...: the proxy scores a pair by their mean (with 3 and "
+                     "--seeds=0,1,2 they are the fits the report trains anyway).", lower_bound=1)
 flags.DEFINE_bool("resume", True, "Resume from the checkpoints and finished seeds in "
                   "--output_dir (made by the same settings and data); --noresume starts afresh.")
 flags.DEFINE_integer("checkpoint_every", 20, "Outer steps between checkpoints (0: only at "
@@ -122,7 +125,7 @@ def job_config() -> condensation.JobConfig:
       reward_signal=FLAGS.reward_signal, baselines=tuple(FLAGS.baselines),
       holdout_every=FLAGS.holdout_every, holdout_share=FLAGS.holdout_share,
       start=FLAGS.start, start_fits=FLAGS.start_fits,
-      proxy_model=FLAGS.model)
+      proxy_model=FLAGS.model, proxy_fits=FLAGS.proxy_fits)
 
 
 def main(argv):

@@ -5,6 +5,7 @@
   sampling avoids.
 - `prior_logits`: starting keep logits from the proxy's scores, ranked within each user
   (originals and pseudo pairs apart), so that the start keeps every user's best pairs.
+- `tables_of_fits`: the proxy's score tables, of one fit or the mean of several.
 """
 
 from __future__ import annotations
@@ -69,3 +70,21 @@ def tables(model_name: str, params: dict, train: Interactions, hparams: ModelCon
   params = {k: jnp.asarray(v) for k, v in params.items()}
   user_UxD, item_IxD = model.represent(params, graph, hparams)
   return {"user": np.asarray(user_UxD), "item": np.asarray(item_IxD)}
+
+
+def mean_tables(fitted: list[dict]) -> dict:
+  """Score tables of several fits as one proxy: every score u . i is the mean of the fits'
+  scores (the users' rows side by side over len(fitted), the items' side by side), so a
+  ranking by it averages out one fit's seed noise. One fit's tables are returned as they are."""
+  if not fitted:
+    raise ValueError("need at least one fit's tables")
+  if len(fitted) == 1:
+    return fitted[0]
+  return {"user": np.concatenate([np.asarray(t["user"]) for t in fitted], axis=1) / len(fitted),
+          "item": np.concatenate([np.asarray(t["item"]) for t in fitted], axis=1)}
+
+
+def tables_of_fits(model_name: str, params: list[dict], train: Interactions,
+                   hparams: ModelConfig) -> dict:
+  """The proxy of one or more fits of `model_name` on `train`: mean_tables of their tables."""
+  return mean_tables([tables(model_name, p, train, hparams) for p in params])
