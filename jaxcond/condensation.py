@@ -132,9 +132,9 @@ class JobConfig:
       raise ValueError(f"start must be one of {starts.STARTS}, got {self.start!r}")
     if self.start in starts.NEEDS_PSEUDO and not self.augment:
       raise ValueError(f"start {self.start!r} needs pseudo candidates (augment)")
-    if self.start_fits < 1 or self.proxy_fits < 1:
-      raise ValueError(f"start_fits and proxy_fits must be >= 1, got {self.start_fits} and "
-                       f"{self.proxy_fits}")
+    for name in ("start_fits", "proxy_fits"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
     shared = sorted(set(self.seeds + tuple(self.peer_seeds)) & set(self.choice_seeds))
     if shared and "best" in (self.start, self.tail):
       raise ValueError(f"seeds {shared} are the start choice's fit seeds "

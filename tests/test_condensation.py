@@ -214,7 +214,7 @@ def test_a_proxy_of_three_fits_scores_by_their_mean_and_reuses_the_judging_fits(
     got = set(pool.items_C[(pool.users_C == user) & pool.pseudo_C].tolist())
     ranked = [j for j in np.argsort(-scores_UxI[user], kind="stable") if j not in seen]
     assert got == set(ranked[:len(got)]) and got
-  with pytest.raises(ValueError, match="proxy_fits"):
+  with pytest.raises(ValueError, match="proxy_fits must be >= 1, got 0"):
     condensation.JobConfig(proxy_fits=0)
 
 
