@@ -16,11 +16,12 @@ TracIn's first-order influence, the sum over checkpoints of grad L_R . grad l_z:
 A gradient step on z lowers L_R by lr x value(z), so a pair of high value is one that
 training on helps the reward. Two fits (--value_seeds) give two value vectors; their
 Pearson r per pair is the credit's reliability, beside REINFORCE's split-half r (0.022 on
-ML-1M). Then, for each share m of --swap_shares, three sets of the budget's size: the
-start less its m lowest-valued pairs plus the m highest-valued pairs outside it
-("influence"), the reverse ("anti"), and m of the start swapped at random ("random"). The
-evaluator (--eval_seeds) is early-stopped and scored on the selection half, then on test,
-which nothing here reads to choose. Fits are kept under <json's folder>/fits/.
+ML-1M). Then, for each share m of --swap_shares, one set of the budget's size per swap of
+--swaps (SWAPS): the start less its m lowest-valued pairs plus the m highest-valued pairs
+outside it ("influence"), the reverse ("anti"), m of the start swapped at random
+("random"), or one side by value and the other at random ("drop", "add"). The evaluator
+(--eval_seeds) is early-stopped and scored on the selection half, then on test, which
+nothing here reads to choose. Fits are kept under <json's folder>/fits/.
 """
 
 import dataclasses

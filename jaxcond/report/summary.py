@@ -167,9 +167,9 @@ def _beaten(rep: dict) -> str:
 
 
 def _ahead(rep: dict, name: str, metric: str, group: str | None = None) -> str:
-  """", ahead at k of n seeds": the seeds at which baseline `name`'s fit scored `metric`
-  above the condensed set's (the same seed's full-data fit divides both); "" without
-  per-seed figures or with one seed."""
+  """The text ", ahead at k of n seeds", k the seeds at which baseline `name`'s fit scored
+  `metric` above the condensed set's (the same seed's full-data fit divides both); empty
+  without per-seed figures or with one seed."""
   ours = (rep.get("condensed") or {}).get("per_seed")
   theirs = (rep.get("baselines") or {}).get(name, {}).get("per_seed")
   if not ours or not theirs or len(ours) != len(theirs) or len(ours) < 2:
